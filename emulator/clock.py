@@ -1,0 +1,199 @@
+"""Injected time: a virtual clock that warps, and a wall clock for benches.
+
+Virtual time lives in the event loop itself (see docs/architecture.md): the
+loop's selector never blocks; when nothing is ready it jumps ``loop.time()``
+to the next timer. Every ``asyncio.sleep``, ``asyncio.timeout`` and
+``loop.call_later`` in the emulator and harness is therefore virtual without
+special calls, and the same code runs unchanged on a normal loop in wall time.
+Ordering is the loop's own (a heap of timers fed in program order), so a run
+with the same seed replays identically.
+
+A warping loop must not host real I/O (MQTT, serial): such runs use
+:class:`WallClock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+#: Where virtual runs start unless told otherwise: a fixed instant keeps
+#: records byte-identical between runs.
+DEFAULT_EPOCH = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
+
+
+class VirtualTimeDeadlock(RuntimeError):
+    """Raised when a virtual run waits on something that can never happen.
+
+    Under wall time the loop would block forever; under virtual time there is
+    no outside world to wake it, so we fail loudly instead of hanging CI.
+    """
+
+
+class _WarpSelector(selectors.BaseSelector):
+    """A selector that advances virtual time instead of sleeping.
+
+    It still polls real file descriptors (the loop's self-pipe, anything a
+    test registered) without blocking, so ``call_soon_threadsafe`` works.
+    """
+
+    def __init__(self, loop: VirtualEventLoop) -> None:
+        self._loop = loop
+        self._real = selectors.DefaultSelector()
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.modify(fileobj, events, data)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        # A loop with only its self-pipe registered has nothing real to poll;
+        # skipping the syscall keeps the hot path (one select per loop turn) cheap.
+        events = self._real.select(0) if len(self._real.get_map()) > 1 else []
+        if events:
+            return events
+        if timeout is None:
+            raise VirtualTimeDeadlock(
+                "virtual clock: every task is waiting and no timer is scheduled"
+            )
+        if timeout > 0:
+            self._loop._advance(timeout)
+        return []
+
+    def close(self) -> None:
+        self._real.close()
+
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.get_key(fileobj)
+
+    def get_map(self) -> Any:
+        return self._real.get_map()
+
+
+class VirtualEventLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop whose ``time()`` is virtual and jumps to the next timer."""
+
+    def __init__(self) -> None:
+        self._virtual_now = 0.0
+        super().__init__(selector=_WarpSelector(self))
+        # Timers due within this much of "now" run together; virtual time is
+        # exact, so no slack is needed.
+        self._clock_resolution = 1e-9
+
+    def time(self) -> float:
+        return self._virtual_now
+
+    def _advance(self, seconds: float) -> None:
+        self._virtual_now += seconds
+
+
+class Clock(Protocol):
+    """What the emulator and harness are given instead of reading time directly."""
+
+    def monotonic(self) -> float:
+        """Seconds on the running loop's clock (virtual or real)."""
+        ...
+
+    def now(self) -> datetime:
+        """The current instant as a UTC datetime, for records and DUIS headers."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait; under virtual time this returns at once with time advanced."""
+        ...
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Any:
+        """Schedule a callback; the cheap path for device latency (no task)."""
+        ...
+
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine to completion on a loop of this clock's kind."""
+        ...
+
+    @property
+    def virtual(self) -> bool:
+        """True when time warps, so callers can refuse real I/O."""
+        ...
+
+
+class _LoopClock:
+    """Shared facade over the running loop; subclasses choose the loop."""
+
+    virtual = False
+
+    def __init__(self, epoch: datetime | None = None) -> None:
+        self._epoch = epoch
+        self._origin: float | None = None
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    def monotonic(self) -> float:
+        return self._loop().time()
+
+    def now(self) -> datetime:
+        loop = self._loop()
+        if self._origin is None:
+            self._origin = loop.time()
+        epoch = self._epoch or datetime.now(UTC)
+        if self._epoch is None:
+            self._epoch = epoch
+        return epoch + timedelta(seconds=loop.time() - self._origin)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Any:
+        return self._loop().call_later(delay, callback, *args)
+
+    def _new_loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.new_event_loop()
+
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        self._origin = None
+        with asyncio.Runner(loop_factory=self._new_loop) as runner:
+            return runner.run(self._anchored(main))
+
+    async def _anchored(self, main: Awaitable[T]) -> T:
+        self._origin = asyncio.get_running_loop().time()
+        return await main
+
+
+class VirtualClock(_LoopClock):
+    """Virtual time from a fixed epoch: seven days pass in milliseconds."""
+
+    virtual = True
+
+    def __init__(self, epoch: datetime = DEFAULT_EPOCH) -> None:
+        super().__init__(epoch)
+
+    def _new_loop(self) -> asyncio.AbstractEventLoop:
+        return VirtualEventLoop()
+
+
+class WallClock(_LoopClock):
+    """Real time, for hardware-in-the-loop benches and real I/O media."""
+
+
+def make_clock(kind: str, epoch: datetime | None = None) -> VirtualClock | WallClock:
+    """Build a clock by name ("virtual" or "wall"), as the CLI and bench files say it."""
+    if kind == "virtual":
+        return VirtualClock(epoch or DEFAULT_EPOCH)
+    if kind == "wall":
+        return WallClock(epoch)
+    raise ValueError(f"unknown clock {kind!r}: expected 'virtual' or 'wall'")
+
+
+def wall_seconds() -> float:
+    """Real elapsed-time source for 'wall time' columns in run records."""
+    return time.perf_counter()

@@ -1,0 +1,551 @@
+"""SMETS1 devices as actors on the HAN: ESME, GSME, PPMID and IHD.
+
+Each device answers real ZCL frames from the hub. State a DCC could read
+(registers, credit, supply status, thresholds, credentials' fingerprints,
+logs) lives here and is reachable only through frames. Firmware quirks are
+consulted at one point, :meth:`Device.outcome`, with the name of the
+operation being carried out; the device does not know which quirk answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from . import aps, mgmt, mmo, nwk, se, zcl, zdo
+from .node import COORDINATOR, HanNode
+
+log = structlog.get_logger("s1bench.device")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What a DMC says about one device: model, firmware, and its quirks."""
+
+    device_type: str
+    manufacturer: str
+    model: str
+    firmware_version: str
+    quirks: tuple[Any, ...] = ()
+    srvs: frozenset[str] = frozenset()
+    profile_id: str = "reference"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How a device carries out one operation: quirks may change any part."""
+
+    apply: bool = True
+    confirm: bool = True
+    status: int = zcl.STATUS_SUCCESS
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class QuirkContext:
+    """What a quirk hook may look at: the device's time, its seeded RNG, its memory."""
+
+    now: float
+    rng: random.Random
+    memory: dict[str, Any] = field(default_factory=dict)
+
+
+def fingerprint(material: bytes) -> str:
+    """A short public identifier of a credential: never the credential itself."""
+    return hashlib.sha256(material).hexdigest()[:16].upper()
+
+
+class Device(HanNode):
+    """Behaviour shared by every HAN device; subclasses add their clusters."""
+
+    device_type = "DEVICE"
+
+    def __init__(self, ieee: int, short: int, pan: int, medium: Any, clock: Any,
+                 info: DeviceInfo, rng: random.Random) -> None:
+        super().__init__(ieee, short, pan, medium, clock)
+        self.info = info
+        self.rng = rng
+        self.quirk_memory: dict[str, Any] = {}
+        # Credentials: role -> fingerprint of the certificate in the slot.
+        self.credentials: dict[str, str] = {
+            role: fingerprint(f"{ieee:016x}:{role}:smso".encode()) for role in mgmt.ROLES
+        }
+        self.enrolled = False
+        self.dumb = False
+        self.event_log: list[tuple[int, int, int, str]] = []
+        self.security_log: list[tuple[int, int, int, str]] = []
+        self.alerts_enabled: dict[int, bool] = {}
+        self.services: set[int] = set()
+        self.clock_offset = 0.0
+        self.messages: list[str] = []
+
+    # ---- quirks ----------------------------------------------------------
+    def outcome(self, op: str, args: dict[str, Any] | None = None) -> Outcome:
+        """Ask each quirk how this operation goes; the reference says 'as asked'."""
+        result = Outcome()
+        if self.dumb:
+            return Outcome(apply=False, confirm=False, reason="device operating dumb")
+        if not self.info.quirks:
+            return result
+        ctx = QuirkContext(self.clock.monotonic(), self.rng, self.quirk_memory)
+        for quirk in self.info.quirks:
+            change = quirk.device_command(ctx, self, op, args or {})
+            if change is not None:
+                result = change
+        return result
+
+    # ---- logs ------------------------------------------------------------
+    def _zigbee_now(self) -> int:
+        return zcl.zigbee_time(self.clock.now())
+
+    def log_event(self, event_id: int, data: str = "", security: bool = False) -> None:
+        target = self.security_log if security else self.event_log
+        entry = (se.LOG_SECURITY if security else se.LOG_GENERAL, event_id, self._zigbee_now(),
+                 data)
+        target.append(entry)
+        del target[:-100]  # devices keep a bounded log
+
+    def raise_alert(self, event_id: int, data: str = "") -> None:
+        """Publish an event to the hub, which relays it as a WAN alert."""
+        if self.alerts_enabled.get(event_id) is False or self.network_key is None:
+            return
+        payload = se.PUBLISH_EVENT.build(
+            {"log_id": se.LOG_GENERAL, "event_id": event_id, "event_time": self._zigbee_now(),
+             "event_control": 0, "event_data": data[:40]}
+        )
+        self.send_zcl(COORDINATOR, se.EVENTS, zcl.ZclFrame(
+            zcl.TYPE_CLUSTER, zcl.TO_CLIENT, self.next_zcl_seq(), se.EVT_PUBLISH_EVENT, payload))
+
+    # ---- ZCL dispatch ----------------------------------------------------
+    def on_zcl(self, src: int, cluster: int, frame: zcl.ZclFrame) -> None:
+        if self.dumb:
+            return
+        if frame.frame_type == zcl.TYPE_GLOBAL:
+            if frame.command == zcl.READ_ATTRIBUTES:
+                self._read_attributes(src, cluster, frame)
+            elif frame.command == zcl.WRITE_ATTRIBUTES:
+                self._write_attributes(src, cluster, frame)
+            return
+        handler = getattr(self, f"cmd_{cluster:04x}_{frame.command:02x}", None)
+        if handler is None and frame.direction == zcl.TO_CLIENT:
+            return  # an answer to something this device did not ask for: ignore it
+        if handler is None:
+            self.reply(src, cluster, frame, zcl.DEFAULT_RESPONSE,
+                       zcl.default_response(frame.command, zcl.STATUS_UNSUP_CLUSTER_COMMAND),
+                       global_=True)
+            return
+        handler(src, frame)
+
+    def reply(self, dst: int, cluster: int, request: zcl.ZclFrame, command: int, payload: bytes,
+              *, global_: bool = False) -> None:
+        """Answer with the request's sequence number, in the other direction."""
+        self.send_zcl(dst, cluster, zcl.ZclFrame(
+            zcl.TYPE_GLOBAL if global_ else zcl.TYPE_CLUSTER, 1 - request.direction, request.seq,
+            command, payload))
+
+    def attributes(self, cluster: int) -> dict[int, tuple[int, Any]]:
+        """Readable attributes: id -> (ZCL type, value). Subclasses extend."""
+        if cluster == se.BASIC:
+            return {
+                se.BASIC_MANUFACTURER: (zcl.CHAR_STR, self.info.manufacturer),
+                se.BASIC_MODEL: (zcl.CHAR_STR, self.info.model),
+                se.BASIC_SW_BUILD: (zcl.CHAR_STR, self.info.firmware_version),
+            }
+        if cluster == se.TIME:
+            return {se.TIME_TIME: (zcl.UTC_TIME, self._zigbee_now() + int(self.clock_offset))}
+        return {}
+
+    def _read_attributes(self, src: int, cluster: int, frame: zcl.ZclFrame) -> None:
+        table = self.attributes(cluster)
+        records = []
+        for attr in zcl.parse_read_attributes(frame.payload):
+            if attr in table:
+                type_id, value = table[attr]
+                records.append((attr, zcl.STATUS_SUCCESS, type_id, value))
+            else:
+                records.append((attr, zcl.STATUS_UNSUPPORTED_ATTRIBUTE, None, None))
+        self.reply(src, cluster, frame, zcl.READ_ATTRIBUTES_RESPONSE,
+                   zcl.read_attributes_response(records), global_=True)
+
+    def write_attribute(self, cluster: int, attr: int, value: Any) -> int:
+        """Apply one write; return a ZCL status. Subclasses accept their own."""
+        if cluster == se.TIME and attr == se.TIME_TIME:
+            self.clock_offset = value - self._zigbee_now()
+            return zcl.STATUS_SUCCESS
+        return zcl.STATUS_UNSUPPORTED_ATTRIBUTE
+
+    def write_op(self, cluster: int, attrs: list[int]) -> str:
+        """The quirk operation name for a write to these attributes."""
+        if cluster == se.TIME:
+            return "synchronise_clock"
+        return f"write_{cluster:04x}"
+
+    def _write_attributes(self, src: int, cluster: int, frame: zcl.ZclFrame) -> None:
+        records = zcl.parse_write_attributes(frame.payload)
+        op = self.write_op(cluster, [a for a, _, _ in records])
+        result = self.outcome(op, {"attributes": {a: v for a, _, v in records}})
+        if not result.confirm and result.apply:
+            for attr, _, value in records:
+                self.write_attribute(cluster, attr, value)
+            return
+        if not result.confirm:
+            return
+        if not result.apply:
+            failures = [(result.status or zcl.STATUS_FAILURE, a) for a, _, _ in records]
+        else:
+            failures = []
+            for attr, _, value in records:
+                status = self.write_attribute(cluster, attr, value)
+                if status != zcl.STATUS_SUCCESS:
+                    failures.append((status, attr))
+        self.reply(src, cluster, frame, zcl.WRITE_ATTRIBUTES_RESPONSE,
+                   zcl.write_attributes_response(failures), global_=True)
+
+    # ---- Events cluster: Get Event Log -> Publish Event Log ---------------
+    def cmd_0709_00(self, src: int, frame: zcl.ZclFrame) -> None:
+        req = se.GET_EVENT_LOG.parse(frame.payload)
+        log_id = req.event_control_log_id & 0x0F
+        source = self.security_log if log_id == se.LOG_SECURITY else self.event_log
+        limit = req.number_of_events or 10
+        events = source[-limit:]
+        self.reply(src, se.EVENTS, frame, se.EVT_PUBLISH_EVENT_LOG,
+                   se.publish_event_log(events, total=len(source)))
+
+    # ---- Tunneling: s1bench management operations --------------------------
+    def cmd_0704_02(self, src: int, frame: zcl.ZclFrame) -> None:
+        tunnel, data = se.parse_transfer_data(frame.payload)
+        if not data:
+            return
+        op, body = data[0], data[1:]
+        handler = getattr(self, f"mgmt_{op:02x}", None)
+        if handler is None:
+            answer: bytes | None = mgmt.response(op, mgmt.UNSUPPORTED)
+        else:
+            answer = handler(body)
+        if answer is not None:
+            self.reply(src, se.TUNNELING, frame, se.TUN_TRANSFER_DATA_TO_CLIENT,
+                       se.transfer_data(tunnel, answer))
+
+    def mgmt_10(self, body: bytes) -> bytes | None:
+        """Update a credential slot (6.15.1 / 6.23)."""
+        role = mgmt.ROLE_NAMES.get(body[0], "")
+        digest = body[1:33]
+        result = self.outcome("update_credential", {"role": role})
+        if result.apply and role:
+            self.credentials[role] = digest.hex()[:16].upper()
+            self.enrolled = True
+            self.log_event(0x8F1C, f"credential {role} replaced", security=True)
+        if not result.confirm:
+            return None
+        status = mgmt.OK if result.apply and role else mgmt.REFUSED
+        return mgmt.response(mgmt.UPDATE_CREDENTIAL, status)
+
+    def mgmt_11(self, body: bytes) -> bytes | None:
+        """Read credential fingerprints (6.24.1)."""
+        data = bytearray([len(self.credentials)])
+        for role, fp in self.credentials.items():
+            data += bytes([mgmt.ROLES[role]]) + bytes.fromhex(fp)
+        return mgmt.response(mgmt.READ_CREDENTIALS, mgmt.OK, bytes(data))
+
+    def mgmt_12(self, body: bytes) -> bytes | None:
+        """Configure one alert (6.22)."""
+        code = int.from_bytes(body[:2], "little")
+        result = self.outcome("configure_alert", {"code": code})
+        if result.apply:
+            self.alerts_enabled[code] = bool(body[2])
+        if not result.confirm:
+            return None
+        return mgmt.response(mgmt.CONFIGURE_ALERT, mgmt.OK if result.apply else mgmt.REFUSED)
+
+    # ---- joining (devices that are not yet on the HAN) ---------------------
+    install_code: bytes | None = None
+    _join_handle: Any = None
+    attempt_interval = 30.0
+
+    def start_joining(self) -> None:
+        """Try an unsecured rejoin to the trust centre until a key arrives."""
+        if self.network_key is not None or self.install_code is None:
+            return
+        self._link_ktk = mmo.key_transport_key(mmo.link_key_from_install_code(self.install_code))
+        delay = self.rng.uniform(1.0, self.attempt_interval)
+        self._join_handle = self.clock.call_later(delay, self._attempt_join)
+
+    def _attempt_join(self) -> None:
+        if self.network_key is not None or not self.powered:
+            return
+        self.send_nwk_command(COORDINATOR, nwk.rejoin_request(0x80))
+        # Back off while nobody answers, as real devices do, up to four minutes.
+        self._join_backoff = min(getattr(self, "_join_backoff", self.attempt_interval) * 2, 240.0)
+        self._join_handle = self.clock.call_later(self._join_backoff, self._attempt_join)
+
+    def on_nwk_command(self, frame: nwk.NwkFrame) -> None:
+        if frame.payload[:1] == bytes([nwk.CMD_REJOIN_RESPONSE]) and len(frame.payload) >= 4:
+            status = frame.payload[3]
+            if status == 0:
+                old = self.short
+                self.short = int.from_bytes(frame.payload[1:3], "little")
+                readdress = getattr(self.medium, "readdress", None)
+                if readdress:
+                    readdress(self, old)
+
+    def on_unsecured_aps(self, frame: nwk.NwkFrame) -> None:
+        ktk = getattr(self, "_link_ktk", None)
+        if ktk is None:
+            return
+        command = aps.decode(frame.payload, ktk)
+        if isinstance(command, aps.ApsCommand) and command.command == aps.CMD_TRANSPORT_KEY:
+            _, key, key_seq, dest, _ = aps.parse_transport_key(command.payload)
+            if dest != self.ieee:
+                return
+            self.network_key = key
+            self.key_seq = key_seq
+            if self._join_handle is not None:
+                self._join_handle.cancel()
+            self.send_zdo(COORDINATOR, zdo.ZdoMessage(zdo.DEVICE_ANNCE, self.next_zcl_seq(), {
+                "nwk": self.short, "ieee": self.ieee, "capability": 0x80}),
+                broadcast_to=nwk.RX_ON_WHEN_IDLE)
+            log.info("device joined", device=self.device_type, ieee=f"{self.ieee:016X}",
+                     short=f"{self.short:04X}")
+
+
+class Meter(Device):
+    """What ESME and GSME share: registers, prepayment, supply, services."""
+
+    unit_of_measure = 0x00
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_base = self.rng.randint(1_000_000, 40_000_000)  # Wh or dm3
+        self.demand = self.rng.randint(200, 2500)  # W, or dm3/h for gas
+        self.credit = self.rng.randint(500, 5000)  # pence
+        self.emergency_credit = 500
+        self.debt = 0
+        self.supply = se.SUPPLY_ON
+        self._epoch = 0.0
+
+    def register(self) -> int:
+        """The import register advances with (virtual) time at the current demand."""
+        hours = self.clock.monotonic() / 3600.0
+        return self.register_base + int(self.demand * hours)
+
+    def attributes(self, cluster: int) -> dict[int, tuple[int, Any]]:
+        table = super().attributes(cluster)
+        if cluster == se.METERING:
+            table.update({
+                se.MET_CURRENT_SUMMATION_DELIVERED: (zcl.UINT48, self.register()),
+                se.MET_INSTANTANEOUS_DEMAND: (zcl.INT24, self.demand),
+                se.MET_SUPPLY_STATUS: (zcl.ENUM8, self.supply),
+                se.MET_UNIT_OF_MEASURE: (zcl.ENUM8, self.unit_of_measure),
+            })
+        elif cluster == se.PREPAYMENT:
+            table.update({
+                se.PP_CREDIT_REMAINING: (zcl.INT32, self.credit),
+                se.PP_EMERGENCY_CREDIT_REMAINING: (zcl.INT32, self.emergency_credit),
+                se.PP_CREDIT_STATUS: (zcl.BITMAP8, 0x01),
+                se.PP_ACCUMULATED_DEBT: (zcl.INT32, self.debt),
+            })
+        return table
+
+    # Metering: Change Supply -> Supply Status Response
+    def cmd_0702_0b(self, src: int, frame: zcl.ZclFrame) -> None:
+        req = se.CHANGE_SUPPLY.parse(frame.payload)
+        result = self.outcome("change_supply", {"status": req.proposed_status})
+        if result.apply:
+            self.supply = req.proposed_status
+            self.log_event(0x8100 + req.proposed_status, "supply changed")
+        if not result.confirm:
+            return
+        self.reply(src, se.METERING, frame, se.MET_SUPPLY_STATUS_RESPONSE,
+                   se.SUPPLY_STATUS_RESPONSE.build({
+                       "provider_id": req.provider_id, "issuer_event_id": req.issuer_event_id,
+                       "implementation_time": req.implementation_time, "status": self.supply}))
+
+    # Prepayment: Consumer Top Up -> Consumer Top Up Response
+    def cmd_0705_04(self, src: int, frame: zcl.ZclFrame) -> None:
+        req = se.CONSUMER_TOP_UP.parse(frame.payload)
+        used = self.quirk_memory.setdefault("utrns", set())
+        amount = int(req.top_up_code[-5:]) % 100_000 or 1000
+        result = self.outcome("top_up", {"utrn": req.top_up_code})
+        accepted = result.apply and req.top_up_code not in used
+        if accepted:
+            used.add(req.top_up_code)
+            self.credit += amount
+            self.log_event(0x8F3F, "top up")
+        if not result.confirm:
+            return
+        self.reply(src, se.PREPAYMENT, frame, se.PP_CONSUMER_TOP_UP_RESPONSE,
+                   se.CONSUMER_TOP_UP_RESPONSE.build({
+                       "result": 0x00 if accepted else 0x02, "top_up_value": amount if accepted
+                       else 0, "source": req.originating_device, "credit_remaining": self.credit}))
+
+    # Management: join / unjoin services (8.7 / 8.8) with modelled CBKE.
+    def mgmt_13(self, body: bytes) -> bytes | None:
+        other = int.from_bytes(body[:8], "little")
+        result = self.outcome("join_service", {"other": other})
+        if not result.confirm:
+            return None
+        if not result.apply:
+            return mgmt.response(mgmt.JOIN_SERVICE, mgmt.REFUSED)
+        short = self.peer_short(other)
+        if short is None:
+            return mgmt.response(mgmt.JOIN_SERVICE, mgmt.FAILED)
+        # CBKE's curve arithmetic (sect163k1) is modelled, not computed: the
+        # Initiate exchange goes on air, the agreed link key is an outcome.
+        identity = hashlib.sha256(f"cert:{self.ieee:016x}".encode()).digest()
+        identity = (identity * 2)[:48]
+        self.send_zcl(short, se.KEY_ESTABLISHMENT, zcl.ZclFrame(
+            zcl.TYPE_CLUSTER, zcl.TO_SERVER, self.next_zcl_seq(), se.KE_INITIATE_REQUEST,
+            se.KE_INITIATE.build({"suite": 1, "ephemeral_data_generate_time": 10,
+                                  "confirm_key_generate_time": 10, "identity": identity})))
+        self.services.add(other)
+        self.log_event(0x8F5D, f"service joined {other:016X}")
+        return mgmt.response(mgmt.JOIN_SERVICE, mgmt.OK)
+
+    def mgmt_14(self, body: bytes) -> bytes | None:
+        other = int.from_bytes(body[:8], "little")
+        result = self.outcome("unjoin_service", {"other": other})
+        if not result.confirm:
+            return None
+        if other not in self.services or not result.apply:
+            return mgmt.response(mgmt.UNJOIN_SERVICE, mgmt.FAILED)
+        self.services.discard(other)
+        return mgmt.response(mgmt.UNJOIN_SERVICE, mgmt.OK)
+
+    peer_lookup: Any = None
+
+    def peer_short(self, ieee: int) -> int | None:
+        """The HAN address of another device (the meter learns it from the hub's log)."""
+        return self.peer_lookup(ieee) if self.peer_lookup else None
+
+
+class Esme(Meter):
+    device_type = "ESME"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.voltage: dict[int, int] = {
+            se.EM_RMS_EXTREME_OVER_VOLTAGE: 287, se.EM_RMS_EXTREME_UNDER_VOLTAGE: 180,
+            se.EM_RMS_VOLTAGE_SAG: 216, se.EM_RMS_VOLTAGE_SWELL: 253,
+        }
+        self.power_overload = 0
+        self.demand_limit = 0
+        self.boost_loads: set[int] = set()
+        self.aux_loads: dict[int, bool] = {}
+
+    def attributes(self, cluster: int) -> dict[int, tuple[int, Any]]:
+        table = super().attributes(cluster)
+        if cluster == se.ELECTRICAL_MEASUREMENT:
+            table.update({a: (zcl.INT16, v) for a, v in self.voltage.items()})
+            table[se.EM_AC_ACTIVE_POWER_OVERLOAD] = (zcl.INT16, self.power_overload)
+        elif cluster == se.METERING:
+            table[se.MET_DEMAND_LIMIT] = (zcl.UINT24, self.demand_limit)
+        return table
+
+    def write_op(self, cluster: int, attrs: list[int]) -> str:
+        if cluster == se.ELECTRICAL_MEASUREMENT and se.EM_AC_ACTIVE_POWER_OVERLOAD in attrs:
+            return "power_thresholds"
+        if cluster == se.ELECTRICAL_MEASUREMENT:
+            return "voltage_thresholds"
+        if cluster == se.METERING and se.MET_DEMAND_LIMIT in attrs:
+            return "power_thresholds"
+        return super().write_op(cluster, attrs)
+
+    def write_attribute(self, cluster: int, attr: int, value: Any) -> int:
+        if cluster == se.ELECTRICAL_MEASUREMENT and attr in self.voltage:
+            self.voltage[attr] = int(value)
+            return zcl.STATUS_SUCCESS
+        if cluster == se.ELECTRICAL_MEASUREMENT and attr == se.EM_AC_ACTIVE_POWER_OVERLOAD:
+            self.power_overload = int(value)
+            return zcl.STATUS_SUCCESS
+        if cluster == se.METERING and attr == se.MET_DEMAND_LIMIT:
+            self.demand_limit = int(value)
+            return zcl.STATUS_SUCCESS
+        return super().write_attribute(cluster, attr, value)
+
+    def mgmt_15(self, body: bytes) -> bytes | None:
+        """Boost button configuration (7.9 add / 7.10 remove)."""
+        load, add = body[0], bool(body[1])
+        result = self.outcome("boost_config", {"load": load, "add": add})
+        if not result.confirm:
+            return None
+        if not result.apply:
+            return mgmt.response(mgmt.BOOST_CONFIG, mgmt.NOT_AUTHORISED)
+        (self.boost_loads.add if add else self.boost_loads.discard)(load)
+        return mgmt.response(mgmt.BOOST_CONFIG, mgmt.OK)
+
+    def mgmt_16(self, body: bytes) -> bytes | None:
+        """Auxiliary load remote override (7.5 on / 7.6 off)."""
+        load, on = body[0], bool(body[1])
+        result = self.outcome("aux_load_override", {"load": load, "on": on})
+        if not result.confirm:
+            return None
+        if not result.apply:
+            return mgmt.response(mgmt.AUX_LOAD, mgmt.NOT_AUTHORISED)
+        self.aux_loads[load] = on
+        return mgmt.response(mgmt.AUX_LOAD, mgmt.OK)
+
+    def mgmt_17(self, body: bytes) -> bytes | None:
+        """Read the boost button configuration (7.11)."""
+        bitmap = sum(1 << (load - 1) for load in self.boost_loads if 1 <= load <= 8)
+        return mgmt.response(mgmt.READ_BOOST, mgmt.OK, bytes([bitmap]))
+
+
+class Gsme(Meter):
+    device_type = "GSME"
+    unit_of_measure = 0x01  # m3
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.demand = self.rng.randint(50, 600)
+        self.flow_threshold = 61680
+        self.flow_periods = (60, 300)
+
+    # Metering: Set Uncontrolled Flow Threshold (6.7) -> Default Response
+    def cmd_0702_0e(self, src: int, frame: zcl.ZclFrame) -> None:
+        req = se.SET_UNCONTROLLED_FLOW_THRESHOLD.parse(frame.payload)
+        result = self.outcome("gas_flow", {"threshold": req.threshold})
+        if result.apply:
+            self.flow_threshold = req.threshold
+            self.flow_periods = (req.stabilisation_period, req.measurement_period)
+        if not result.confirm:
+            return
+        status = zcl.STATUS_SUCCESS if result.apply else (result.status or zcl.STATUS_FAILURE)
+        self.reply(src, se.METERING, frame, zcl.DEFAULT_RESPONSE,
+                   zcl.default_response(frame.command, status), global_=True)
+
+
+class Ppmid(Device):
+    """Prepayment meter interface device: joins via install code, shows messages."""
+
+    device_type = "PPMID"
+
+    def cmd_0703_00(self, src: int, frame: zcl.ZclFrame) -> None:
+        msg = se.DISPLAY_MESSAGE.parse(frame.payload)
+        self.messages.append(msg.message)
+        self.reply(src, se.MESSAGING, frame, se.MSG_MESSAGE_CONFIRMATION,
+                   se.MESSAGE_CONFIRMATION.build({
+                       "message_id": msg.message_id, "confirmation_time": self._zigbee_now(),
+                       "confirmation_control": 0, "response": ""}))
+
+    # Key Establishment: answer a meter's Initiate request (modelled CBKE).
+    def cmd_0800_00(self, src: int, frame: zcl.ZclFrame) -> None:
+        identity = (hashlib.sha256(f"cert:{self.ieee:016x}".encode()).digest() * 2)[:48]
+        self.reply(src, se.KEY_ESTABLISHMENT, frame, se.KE_INITIATE_RESPONSE,
+                   se.KE_INITIATE.build({"suite": 1, "ephemeral_data_generate_time": 10,
+                                         "confirm_key_generate_time": 10, "identity": identity}))
+
+
+class Ihd(Ppmid):
+    """In-home display: the same HAN behaviour as a PPMID for what s1bench models."""
+
+    device_type = "IHD"
+
+
+# Meters display supplier messages too (3.1 to an ESME or GSME).
+Meter.cmd_0703_00 = Ppmid.cmd_0703_00  # type: ignore[attr-defined]
+
+DEVICE_CLASSES: dict[str, type[Device]] = {"ESME": Esme, "GSME": Gsme, "PPMID": Ppmid, "IHD": Ihd}

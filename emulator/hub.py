@@ -1,0 +1,282 @@
+"""The SMETS1 comms hub: WAN endpoint, HAN coordinator and trust centre.
+
+Service Requests arrive on the WAN side (:meth:`CommsHub.submit`) and are
+carried out with real HAN frames to the target device; the hub never touches
+a device object. Rejections are DUIS response codes with a reason, never
+exceptions. The CHF device log (whitelist) holds install-code link keys; a
+join window longer than one PermitDuration (254 s since R21) is opened by
+re-sending Mgmt_Permit_Joining_req.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from . import aps, mmo, nwk, se, zcl, zdo
+from .devices import DeviceInfo, QuirkContext, fingerprint
+from .node import COORDINATOR, HanNode
+from .service import Alert, ResponseCode, ServiceRequest, ServiceResponse, eui64_int, eui64_str
+from .srv_catalogue import CHF, SRVS
+
+log = structlog.get_logger("s1bench.hub")
+
+
+class NoResponse(Exception):
+    """The device stayed silent through every attempt (DUIS E21)."""
+
+
+class Rejected(Exception):
+    """A handler's refusal: carries the DUIS code and the reason."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """One row of the CHF device log."""
+
+    ieee: int
+    device_type: str
+    short: int | None = None
+    link_key: bytes | None = None
+    joined: bool = False
+
+
+class CommsHub(HanNode):
+    device_type = CHF
+
+    #: How long the hub waits for a device's answer, and how often it asks.
+    response_timeout = 10.0
+    attempts = 2
+
+    def __init__(self, ieee: int, pan: int, medium: Any, clock: Any, info: DeviceInfo,
+                 rng: random.Random, network_key: bytes) -> None:
+        super().__init__(ieee, COORDINATOR, pan, medium, clock)
+        self.info = info
+        self.rng = rng
+        self.network_key = network_key
+        self.device_log: dict[int, LogEntry] = {}
+        self.known: dict[int, DeviceInfo] = {}
+        self.alert_sink: Callable[[Alert], None] | None = None
+        self.permit_until = 0.0
+        self.permit_durations_sent: list[int] = []
+        self._pending: dict[tuple[int, int, int], asyncio.Future[zcl.ZclFrame]] = {}
+        self._next_short = 0x0100
+        self.quirk_memory: dict[str, Any] = {}
+        self.credentials = {role: fingerprint(f"{ieee:016x}:{role}:smso".encode())
+                            for role in ("Supplier", "NetworkOperator", "AccessControlBroker")}
+        self.event_log: list[tuple[int, int, int, str]] = []
+        self.security_log: list[tuple[int, int, int, str]] = []
+
+    @property
+    def eui(self) -> str:
+        return eui64_str(self.ieee)
+
+    # ---- device log ----------------------------------------------------------
+    def add_known(self, ieee: int, info: DeviceInfo) -> None:
+        """The DMC: which device models make up this installation (S1SP inventory)."""
+        self.known[ieee] = info
+
+    def enrol_joined(self, ieee: int, device_type: str, short: int) -> None:
+        """A device already on the HAN when the installation was built."""
+        self.device_log[ieee] = LogEntry(ieee, device_type, short, None, True)
+
+    def short_of(self, ieee: int) -> int | None:
+        entry = self.device_log.get(ieee)
+        return entry.short if entry and entry.joined else None
+
+    def _log(self, event_id: int, data: str, security: bool = False) -> None:
+        target = self.security_log if security else self.event_log
+        target.append((se.LOG_SECURITY if security else se.LOG_GENERAL, event_id,
+                       zcl.zigbee_time(self.clock.now()), data))
+        del target[:-100]
+
+    # ---- WAN side -------------------------------------------------------------
+    async def submit(self, request: ServiceRequest) -> ServiceResponse:
+        """Carry out one Service Request; always returns a response."""
+        code, body, reason = await self._carry_out(request)
+        response = ServiceResponse(request.request_id, request.srv, str(code) if code else None, body,
+                                   self.clock.now(), reason)
+        if self.info.quirks:
+            ctx = QuirkContext(self.clock.monotonic(), self.rng, self.quirk_memory)
+            for quirk in self.info.quirks:
+                response = quirk.hub_response(ctx, request, response)
+        log.info("service response", request_id=str(request.request_id), srv=request.srv,
+                 response_code=response.response_code, reason=response.reason)
+        return response
+
+    def _target(self, eui: str) -> tuple[int, str, DeviceInfo] | None:
+        ieee = eui64_int(eui)
+        if ieee == self.ieee:
+            return ieee, CHF, self.info
+        info = self.known.get(ieee)
+        if info is None:
+            return None
+        return ieee, info.device_type, info
+
+    async def _carry_out(self, request: ServiceRequest) -> tuple[str, dict[str, Any], str | None]:
+        spec = SRVS.get(request.srv)
+        if spec is None:
+            return ResponseCode.SRV_NOT_FOR_DEVICE, {}, f"SRV {request.srv} is not supported"
+        try:
+            target = self._target(request.target)
+        except ValueError as exc:
+            return ResponseCode.UNKNOWN_DEVICE, {}, str(exc)
+        if target is None:
+            return (ResponseCode.UNKNOWN_DEVICE, {},
+                    f"device {request.target} is not part of this installation")
+        ieee, device_type, info = target
+        if device_type not in spec.targets:
+            return (ResponseCode.SRV_NOT_FOR_DEVICE, {},
+                    f"SRV {request.srv} does not apply to a {device_type}")
+        if info.srvs and request.srv not in info.srvs:
+            return (ResponseCode.SRV_NOT_FOR_DEVICE, {},
+                    f"SRV {request.srv} is not supported by {info.manufacturer} {info.model} "
+                    f"firmware {info.firmware_version}")
+        try:
+            params = spec.validate(request.params)
+        except ValueError as exc:
+            return ResponseCode.NOT_APPLICABLE, {}, str(exc)
+        if self.info.quirks:
+            ctx = QuirkContext(self.clock.monotonic(), self.rng, self.quirk_memory)
+            for quirk in self.info.quirks:
+                early = quirk.hub_request(ctx, request)
+                if early is not None:
+                    return early.response_code or "", early.body, early.reason
+        from .hub_services import HANDLERS
+
+        handler = HANDLERS.get(request.srv)
+        if handler is None:
+            return ResponseCode.SRV_NOT_FOR_DEVICE, {}, f"SRV {request.srv} is not supported"
+        try:
+            params["__srv__"] = request.srv
+            body = await handler(self, ieee, device_type, params)
+        except NoResponse as exc:
+            return ResponseCode.NO_RESPONSE, {}, str(exc) or "no response from the device"
+        except Rejected as exc:
+            return exc.code, {}, exc.reason
+        return ResponseCode.SUCCESS, body, None
+
+    # ---- HAN request/response --------------------------------------------------
+    async def exchange(self, ieee: int, cluster: int, frame_type: int, command: int,
+                       payload: bytes, *, direction: int = zcl.TO_SERVER) -> zcl.ZclFrame:
+        """Send one ZCL command and wait for the answer with the same sequence number."""
+        short = self.short_of(ieee)
+        if short is None:
+            raise Rejected(ResponseCode.NO_COMMS, f"device {eui64_str(ieee)} is not joined")
+        loop = asyncio.get_running_loop()
+        for _ in range(self.attempts):
+            seq = self.next_zcl_seq()
+            key = (short, cluster, seq)
+            future: asyncio.Future[zcl.ZclFrame] = loop.create_future()
+            self._pending[key] = future
+            self.send_zcl(short, cluster, zcl.ZclFrame(frame_type, direction, seq, command,
+                                                       payload))
+            try:
+                async with asyncio.timeout(self.response_timeout):
+                    return await future
+            except TimeoutError:
+                continue
+            finally:
+                self._pending.pop(key, None)
+        raise NoResponse(f"no response from {eui64_str(ieee)} after {self.attempts} attempts")
+
+    def on_zcl(self, src: int, cluster: int, frame: zcl.ZclFrame) -> None:
+        future = self._pending.get((src, cluster, frame.seq))
+        if future is not None and not future.done():
+            future.set_result(frame)
+            return
+        if (cluster == se.EVENTS and frame.frame_type == zcl.TYPE_CLUSTER
+                and frame.command == se.EVT_PUBLISH_EVENT):
+            self._relay_alert(src, frame)
+
+    def _relay_alert(self, src: int, frame: zcl.ZclFrame) -> None:
+        event = se.PUBLISH_EVENT.parse(frame.payload)
+        device = next((e.ieee for e in self.device_log.values() if e.short == src), None)
+        if device is None or self.alert_sink is None:
+            return
+        self.alert_sink(Alert(f"{event.event_id:04X}", eui64_str(device), self.clock.now(),
+                              event.event_data))
+
+    # ---- joining ---------------------------------------------------------------
+    def add_to_log(self, ieee: int, device_type: str, install_code: bytes) -> None:
+        link_key = mmo.link_key_from_install_code(install_code)
+        entry = self.device_log.get(ieee)
+        if entry is not None:
+            # CCS01: a device already in the log keeps its key; the add still succeeds.
+            return
+        self.device_log[ieee] = LogEntry(ieee, device_type, None, link_key, False)
+        self._log(0x8F14, f"device {eui64_str(ieee)} added to the device log")
+
+    def open_join_window(self, seconds: int) -> list[int]:
+        """Permit joining for ``seconds``, re-sending Mgmt_Permit_Joining_req as needed."""
+        durations = zdo.permit_durations(seconds)
+        now = self.clock.monotonic()
+        self.permit_until = max(self.permit_until, now + seconds)
+        offset = 0.0
+        for duration in durations:
+            self.clock.call_later(offset, self._send_permit, duration)
+            offset += duration
+        return durations
+
+    def _send_permit(self, duration: int) -> None:
+        self.permit_durations_sent.append(duration)
+        self.send_zdo(COORDINATOR, zdo.ZdoMessage(zdo.MGMT_PERMIT_JOINING_REQ, self.next_zcl_seq(),
+                                                  {"duration": duration, "tc_significance": 1}),
+                      broadcast_to=nwk.ALL_ROUTERS)
+
+    def on_nwk_command(self, frame: nwk.NwkFrame) -> None:
+        if frame.payload[:1] != bytes([nwk.CMD_REJOIN_REQUEST]) or frame.src_ieee is None:
+            return
+        entry = self.device_log.get(frame.src_ieee)
+        if entry is None or entry.link_key is None:
+            return
+        if self.clock.monotonic() > self.permit_until:
+            return
+        if entry.short is None:
+            entry.short = self._next_short
+            self._next_short += 1
+        old_short = frame.src
+        self.send_nwk_command(old_short, nwk.rejoin_response(entry.short, 0))
+        # The device takes its new address when the response lands; the key follows.
+        self.clock.call_later(0.05, self._send_transport_key, entry)
+
+    def _send_transport_key(self, entry: LogEntry) -> None:
+        assert entry.link_key is not None and entry.short is not None
+        assert self.network_key is not None
+        self._frame_counter += 1
+        sealed = aps.TransportKey(self._next("_aps_counter", 256), self.network_key,
+                                  self.key_seq, entry.ieee, self.ieee,
+                                  self._frame_counter).encode(
+            entry.link_key, mmo.key_transport_key(entry.link_key))
+        self.send_aps_command(entry.short, sealed)
+
+    def on_zdo(self, src: int, message: zdo.ZdoMessage) -> None:
+        if message.cluster != zdo.DEVICE_ANNCE:
+            return
+        entry = self.device_log.get(message.fields["ieee"])
+        if entry is None:
+            return
+        entry.short = message.fields["nwk"]
+        entry.joined = True
+        self._log(0x8F15, f"device {eui64_str(entry.ieee)} joined")
+        log.info("device joined the HAN", ieee=eui64_str(entry.ieee), short=f"{entry.short:04X}")
+
+    def remove_from_log(self, ieee: int) -> bool:
+        entry = self.device_log.pop(ieee, None)
+        if entry is None:
+            return False
+        if entry.joined and entry.short is not None:
+            self.send_zdo(entry.short, zdo.ZdoMessage(zdo.MGMT_LEAVE_REQ, self.next_zcl_seq(),
+                                                      {"ieee": ieee, "flags": 0}))
+        self._log(0x8F16, f"device {eui64_str(ieee)} removed from the device log")
+        return True

@@ -1,0 +1,392 @@
+"""How the hub carries out each SRV over the HAN.
+
+One coroutine per SRV, registered in :data:`HANDLERS`. Each turns the
+validated DUIS parameters into ZCL frames (or s1bench management operations
+in the Tunneling cluster, see :mod:`mgmt`), reads the device's answer, and
+returns the response body. A device's refusal becomes :class:`Rejected` with
+a DUIS code; silence becomes :class:`NoResponse` (E21).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from . import mgmt, se, zcl
+from .hub import CommsHub, Rejected
+from .service import ResponseCode, eui64_int, eui64_str
+from .srv_catalogue import CHF
+
+Handler = Callable[[CommsHub, int, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(*srvs: str) -> Callable[[Handler], Handler]:
+    def wrap(fn: Handler) -> Handler:
+        for srv in srvs:
+            HANDLERS[srv] = fn
+        return fn
+
+    return wrap
+
+
+def _refused(reason: str, code: str = ResponseCode.NOT_APPLICABLE) -> Rejected:
+    return Rejected(code, f"device refused: {reason}")
+
+
+async def _read(hub: CommsHub, ieee: int, cluster: int, attrs: list[int]) -> dict[int, Any]:
+    answer = await hub.exchange(ieee, cluster, zcl.TYPE_GLOBAL, zcl.READ_ATTRIBUTES,
+                                zcl.read_attributes(attrs))
+    values = zcl.parse_read_attributes_response(answer.payload)
+    missing = [a for a in attrs if values.get(a, (1, None))[0] != zcl.STATUS_SUCCESS]
+    if missing:
+        raise _refused(f"attributes {', '.join(f'{a:#06x}' for a in missing)} unsupported")
+    return {a: v for a, (_, v) in values.items()}
+
+
+async def _write(hub: CommsHub, ieee: int, cluster: int, records: list[tuple[int, int, Any]],
+                 what: str) -> None:
+    answer = await hub.exchange(ieee, cluster, zcl.TYPE_GLOBAL, zcl.WRITE_ATTRIBUTES,
+                                zcl.write_attributes(records))
+    failures = zcl.parse_write_attributes_response(answer.payload)
+    if failures:
+        raise _refused(f"{what} not accepted (ZCL status {failures[0][0]:#04x})")
+
+
+async def _mgmt(hub: CommsHub, ieee: int, op: int, data: bytes = b"") -> bytes:
+    answer = await hub.exchange(ieee, se.TUNNELING, zcl.TYPE_CLUSTER,
+                                se.TUN_TRANSFER_DATA_TO_SERVER,
+                                se.transfer_data(mgmt.TUNNEL_ID, mgmt.request(op, data)))
+    _, reply = se.parse_transfer_data(answer.payload)
+    if len(reply) < 2 or reply[0] != op | mgmt.RESPONSE:
+        raise _refused("malformed management response")
+    status = reply[1]
+    if status == mgmt.NOT_AUTHORISED:
+        raise Rejected(ResponseCode.SRV_NOT_FOR_DEVICE,
+                       "the device does not make this function available to DCC services")
+    if status != mgmt.OK:
+        raise _refused(mgmt.STATUS_TEXT.get(status, f"status {status}"))
+    return reply[2:]
+
+
+def _kwh(wh: int) -> float:
+    return round(wh / 1000.0, 3)
+
+
+@handles("4.1.1")
+async def read_import_registers(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    values = await _read(hub, ieee, se.METERING,
+                         [se.MET_CURRENT_SUMMATION_DELIVERED, se.MET_INSTANTANEOUS_DEMAND])
+    return {"ImportRegister": _kwh(values[se.MET_CURRENT_SUMMATION_DELIVERED]),
+            "ImportRegisterUnit": "kWh",
+            "InstantaneousDemand": values[se.MET_INSTANTANEOUS_DEMAND]}
+
+
+async def _prepay(hub: CommsHub, ieee: int) -> dict[int, Any]:
+    return await _read(hub, ieee, se.PREPAYMENT, [
+        se.PP_CREDIT_REMAINING, se.PP_EMERGENCY_CREDIT_REMAINING, se.PP_ACCUMULATED_DEBT])
+
+
+@handles("4.3")
+async def read_prepay_values(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    v = await _prepay(hub, ieee)
+    return {"CreditRemaining": v[se.PP_CREDIT_REMAINING],
+            "EmergencyCreditRemaining": v[se.PP_EMERGENCY_CREDIT_REMAINING],
+            "AccumulatedDebt": v[se.PP_ACCUMULATED_DEBT], "Currency": "GBP pence"}
+
+
+@handles("4.18")
+async def read_meter_balance(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    v = await _prepay(hub, ieee)
+    return {"MeterBalance": v[se.PP_CREDIT_REMAINING] - v[se.PP_ACCUMULATED_DEBT],
+            "EmergencyCreditBalance": v[se.PP_EMERGENCY_CREDIT_REMAINING],
+            "Currency": "GBP pence"}
+
+
+@handles("2.2")
+async def top_up(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    answer = await hub.exchange(ieee, se.PREPAYMENT, zcl.TYPE_CLUSTER, se.PP_CONSUMER_TOP_UP,
+                                se.CONSUMER_TOP_UP.build({"originating_device": se.ORIGIN_ESI,
+                                                          "top_up_code": p["UTRN"]}))
+    r = se.CONSUMER_TOP_UP_RESPONSE.parse(answer.payload)
+    if r.result != 0:
+        raise _refused("UTRN not accepted (already used or invalid)")
+    return {"TopUpValue": r.top_up_value, "CreditRemaining": r.credit_remaining}
+
+
+@handles("3.1")
+async def display_message(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    message_id = hub.rng.randint(1, 2**31)
+    answer = await hub.exchange(
+        ieee, se.MESSAGING, zcl.TYPE_CLUSTER, se.MSG_DISPLAY_MESSAGE,
+        se.DISPLAY_MESSAGE.build({"message_id": message_id, "control": 0x80, "start_time": 0,
+                                  "duration_minutes": 0xFFFF, "message": p["SupplierMessage"],
+                                  "extended_control": 0}),
+        direction=zcl.TO_CLIENT)
+    confirmed = se.MESSAGE_CONFIRMATION.parse(answer.payload)
+    if confirmed.message_id != message_id:
+        raise _refused("confirmation for another message")
+    return {"MessageDisplayed": True}
+
+
+_VOLTAGE = {
+    "RMSExtremeOverVoltageThreshold": se.EM_RMS_EXTREME_OVER_VOLTAGE,
+    "RMSExtremeUnderVoltageThreshold": se.EM_RMS_EXTREME_UNDER_VOLTAGE,
+    "RMSVoltageSagThreshold": se.EM_RMS_VOLTAGE_SAG,
+    "RMSVoltageSwellThreshold": se.EM_RMS_VOLTAGE_SWELL,
+}
+
+
+@handles("6.5")
+async def update_voltage(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    records = [(attr, zcl.INT16, int(p[name])) for name, attr in _VOLTAGE.items()
+               if p.get(name) is not None]
+    if not records:
+        raise Rejected(ResponseCode.NOT_APPLICABLE, "no voltage threshold given")
+    await _write(hub, ieee, se.ELECTRICAL_MEASUREMENT, records, "voltage thresholds")
+    return {name: p[name] for name in _VOLTAGE if p.get(name) is not None}
+
+
+@handles("6.7")
+async def update_gas_flow(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    answer = await hub.exchange(ieee, se.METERING, zcl.TYPE_CLUSTER,
+                                se.MET_SET_UNCONTROLLED_FLOW_THRESHOLD,
+                                se.SET_UNCONTROLLED_FLOW_THRESHOLD.build({
+                                    "provider_id": 1, "issuer_event_id": hub.rng.randint(1, 2**31),
+                                    "threshold": p["UncontrolledGasFlowRate"],
+                                    "unit_of_measure": 0x01, "multiplier": 1, "divisor": 10000,
+                                    "stabilisation_period": p["StabilisationPeriod"],
+                                    "measurement_period": p["MeasurementPeriod"]}))
+    _, status = zcl.parse_default_response(answer.payload)
+    if status != zcl.STATUS_SUCCESS:
+        raise _refused(f"gas flow configuration not accepted (ZCL status {status:#04x})")
+    return {"UncontrolledGasFlowRate": p["UncontrolledGasFlowRate"]}
+
+
+@handles("6.11")
+async def synchronise_clock(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    moment: datetime = p.get("CurrentDateTime") or hub.clock.now()
+    await _write(hub, ieee, se.TIME, [(se.TIME_TIME, zcl.UTC_TIME, zcl.zigbee_time(moment))],
+                 "clock")
+    return {"DeviceDateTime": moment.isoformat().replace("+00:00", "Z")}
+
+
+@handles("6.12")
+async def update_power_threshold(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    low, high = p["LowMediumPowerThreshold"], p["MediumHighPowerThreshold"]
+    if low > high:
+        raise Rejected(ResponseCode.NOT_APPLICABLE,
+                       "LowMediumPowerThreshold must not exceed MediumHighPowerThreshold")
+    await _write(hub, ieee, se.METERING, [(se.MET_DEMAND_LIMIT, zcl.UINT24, min(high, 2**24 - 1))],
+                 "power thresholds")
+    await _write(hub, ieee, se.ELECTRICAL_MEASUREMENT,
+                 [(se.EM_AC_ACTIVE_POWER_OVERLOAD, zcl.INT16, min(low, 32767))],
+                 "power thresholds")
+    return {"LowMediumPowerThreshold": low, "MediumHighPowerThreshold": high}
+
+
+def _events(entries: list[tuple[int, int, int, str]]) -> list[dict[str, Any]]:
+    return [{"EventCode": f"{event_id:04X}",
+             "DateTime": zcl.from_zigbee_time(when).isoformat().replace("+00:00", "Z"),
+             "Detail": data} for _, event_id, when, data in entries]
+
+
+@handles("6.13")
+async def read_log(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    security = p.get("LogToRead") == "Security"
+    if kind == CHF:
+        return {"LogToRead": p.get("LogToRead"),
+                "Events": _events(hub.security_log if security else hub.event_log)}
+    answer = await hub.exchange(ieee, se.EVENTS, zcl.TYPE_CLUSTER, se.EVT_GET_EVENT_LOG,
+                                se.GET_EVENT_LOG.build({
+                                    "event_control_log_id": se.LOG_SECURITY if security
+                                    else se.LOG_GENERAL, "event_id": 0, "start_time": 0,
+                                    "end_time": 0xFFFFFFFF, "number_of_events": 20,
+                                    "event_offset": 0}))
+    return {"LogToRead": p.get("LogToRead"), "Events": _events(se.parse_publish_event_log(
+        answer.payload))}
+
+
+def _credential_digest(hub: CommsHub, p: dict[str, Any], role: str) -> bytes:
+    """What the device is told to hold: a digest of the certificate, never a key."""
+    material = p.get("DigitalSigningCertificate") or f"{role}:{hub.rng.getrandbits(128):032x}"
+    return hashlib.sha256(str(material).encode()).digest()
+
+
+@handles("6.15.1")
+async def update_credentials(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    role = p["RemotePartyRole"]
+    digest = _credential_digest(hub, p, role)
+    if kind == CHF:
+        hub.credentials[role] = digest.hex()[:16].upper()
+        return {"RemotePartyRole": role, "CredentialFingerprint": hub.credentials[role]}
+    await _mgmt(hub, ieee, mgmt.UPDATE_CREDENTIAL, bytes([mgmt.ROLES[role]]) + digest)
+    return {"RemotePartyRole": role, "CredentialFingerprint": digest.hex()[:16].upper()}
+
+
+@handles("6.23")
+async def change_of_supplier(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    digest = _credential_digest(hub, p, "Supplier")
+    await _mgmt(hub, ieee, mgmt.UPDATE_CREDENTIAL, bytes([mgmt.ROLES["Supplier"]]) + digest)
+    return {"RemotePartyRole": "Supplier", "CredentialFingerprint": digest.hex()[:16].upper()}
+
+
+@handles("6.24.1")
+async def read_credentials(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    if kind == CHF:
+        return {"Credentials": dict(hub.credentials)}
+    data = await _mgmt(hub, ieee, mgmt.READ_CREDENTIALS)
+    creds = {}
+    for i in range(data[0]):
+        chunk = data[1 + i * 9 : 10 + i * 9]
+        creds[mgmt.ROLE_NAMES.get(chunk[0], str(chunk[0]))] = chunk[1:].hex().upper()
+    return {"Credentials": creds}
+
+
+@handles("6.22")
+async def configure_alerts(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    settings: dict[str, str] = {}
+    if p.get("AlertCode"):
+        settings[str(p["AlertCode"]).upper()] = p.get("Setting", "Enable")
+    for key, value in p.items():
+        if len(key) == 5 and key[0] == "x" and isinstance(value, str):
+            settings[key[1:].upper()] = value
+    if not settings:
+        raise Rejected(ResponseCode.NOT_APPLICABLE, "no alert setting given")
+    for code, value in settings.items():
+        try:
+            number = int(code, 16)
+        except ValueError:
+            raise Rejected(ResponseCode.NOT_APPLICABLE, f"alert code {code!r} is not hex") from None
+        await _mgmt(hub, ieee, mgmt.CONFIGURE_ALERT,
+                    number.to_bytes(2, "little") + bytes([value == "Enable"]))
+    return {"AlertSettings": settings}
+
+
+_SUPPLY_NAMES = {se.SUPPLY_OFF: "Disabled", se.SUPPLY_ARMED: "Armed", se.SUPPLY_ON: "Enabled"}
+_SUPPLY_FOR_SRV = {"7.1": se.SUPPLY_ON, "7.2": se.SUPPLY_OFF, "7.3": se.SUPPLY_ARMED}
+
+
+async def _change_supply(hub: CommsHub, ieee: int, status: int) -> dict:
+    answer = await hub.exchange(ieee, se.METERING, zcl.TYPE_CLUSTER, se.MET_CHANGE_SUPPLY,
+                                se.CHANGE_SUPPLY.build({
+                                    "provider_id": 1, "issuer_event_id": hub.rng.randint(1, 2**31),
+                                    "request_time": zcl.zigbee_time(hub.clock.now()),
+                                    "implementation_time": 0, "proposed_status": status,
+                                    "control_bits": 0x01}))
+    result = se.SUPPLY_STATUS_RESPONSE.parse(answer.payload)
+    if result.status != status:
+        raise _refused(f"supply is {_SUPPLY_NAMES.get(result.status, result.status)}")
+    return {"SupplyStatus": _SUPPLY_NAMES[status]}
+
+
+@handles("7.1", "7.2", "7.3")
+async def change_supply(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    srv = p["__srv__"]
+    return await _change_supply(hub, ieee, _SUPPLY_FOR_SRV[srv])
+
+
+@handles("7.4")
+async def read_supply(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    values = await _read(hub, ieee, se.METERING, [se.MET_SUPPLY_STATUS])
+    status = values[se.MET_SUPPLY_STATUS]
+    return {"SupplyStatus": _SUPPLY_NAMES.get(status, str(status))}
+
+
+@handles("7.5", "7.6")
+async def aux_load(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    on = p["__srv__"] == "7.5"
+    duration = int(p.get("DurationMinutes") or 0)
+    await _mgmt(hub, ieee, mgmt.AUX_LOAD, bytes([p["AuxiliaryLoad"], on])
+                + duration.to_bytes(2, "little"))
+    return {"AuxiliaryLoad": p["AuxiliaryLoad"], "State": "On" if on else "Off"}
+
+
+@handles("7.9", "7.10")
+async def boost_config(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    add = p["__srv__"] == "7.9"
+    await _mgmt(hub, ieee, mgmt.BOOST_CONFIG, bytes([p["AuxiliaryLoad"], add]))
+    return {"AuxiliaryLoad": p["AuxiliaryLoad"], "OnBoostButton": add}
+
+
+@handles("7.11")
+async def read_boost(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    data = await _mgmt(hub, ieee, mgmt.READ_BOOST)
+    return {"BoostLoads": [i + 1 for i in range(8) if data[0] >> i & 1]}
+
+
+@handles("8.2")
+async def read_inventory(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    devices = [{"DeviceID": hub.eui, "DeviceType": CHF, "Manufacturer": hub.info.manufacturer,
+                "Model": hub.info.model, "FirmwareVersion": hub.info.firmware_version,
+                "Status": "Commissioned"}]
+    for entry in sorted(hub.device_log.values(), key=lambda e: e.ieee):
+        row: dict[str, Any] = {"DeviceID": eui64_str(entry.ieee), "DeviceType": entry.device_type}
+        if not entry.joined:
+            row["Status"] = "NotJoined"
+        else:
+            try:
+                values = await _read(hub, entry.ieee, se.BASIC, [
+                    se.BASIC_MANUFACTURER, se.BASIC_MODEL, se.BASIC_SW_BUILD])
+            except Exception:  # noqa: BLE001 - one silent device must not hide the rest
+                row["Status"] = "NoResponse"
+            else:
+                row.update({"Manufacturer": values[se.BASIC_MANUFACTURER],
+                            "Model": values[se.BASIC_MODEL],
+                            "FirmwareVersion": values[se.BASIC_SW_BUILD], "Status": "Joined"})
+        devices.append(row)
+    return {"Devices": devices}
+
+
+@handles("8.7.1", "8.7.2")
+async def join_service(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    other = eui64_int(p["OtherDeviceID"])
+    if hub.short_of(other) is None:
+        raise Rejected(ResponseCode.UNKNOWN_DEVICE,
+                       f"device {p['OtherDeviceID']} is not joined to this hub")
+    await _mgmt(hub, ieee, mgmt.JOIN_SERVICE, other.to_bytes(8, "little"))
+    return {"OtherDeviceID": p["OtherDeviceID"], "Joined": True}
+
+
+@handles("8.8.1", "8.8.2")
+async def unjoin_service(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    other = eui64_int(p["OtherDeviceID"])
+    await _mgmt(hub, ieee, mgmt.UNJOIN_SERVICE, other.to_bytes(8, "little"))
+    return {"OtherDeviceID": p["OtherDeviceID"], "Joined": False}
+
+
+@handles("8.9")
+async def read_device_log(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    return {"DeviceLog": [{"DeviceID": eui64_str(e.ieee), "DeviceType": e.device_type,
+                           "Joined": e.joined}
+                          for e in sorted(hub.device_log.values(), key=lambda e: e.ieee)]}
+
+
+@handles("8.11")
+async def update_device_log(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    device = eui64_int(p["DeviceID"])
+    if p["RequestType"] == "Remove":
+        if not hub.remove_from_log(device):
+            raise Rejected(ResponseCode.UNKNOWN_DEVICE, f"{p['DeviceID']} is not in the device log")
+        return {"DeviceID": p["DeviceID"], "RequestType": "Remove"}
+    code = p.get("InstallCode")
+    if code is None:
+        raise Rejected(ResponseCode.NOT_APPLICABLE, "parameter InstallCode is required to Add")
+    info = hub.known.get(device)
+    try:
+        hub.add_to_log(device, info.device_type if info else "HCALCS", code)
+    except ValueError as exc:
+        raise Rejected(ResponseCode.NOT_APPLICABLE, f"parameter InstallCode: {exc}") from None
+    durations = hub.open_join_window(p["JoinTimePeriod"])
+    return {"DeviceID": p["DeviceID"], "RequestType": "Add",
+            "JoinTimePeriod": p["JoinTimePeriod"], "PermitJoinRequests": len(durations)}
+
+
+@handles("11.2")
+async def read_firmware(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    if kind == CHF:
+        return {"FirmwareVersion": hub.info.firmware_version}
+    values = await _read(hub, ieee, se.BASIC, [se.BASIC_SW_BUILD])
+    return {"FirmwareVersion": values[se.BASIC_SW_BUILD]}

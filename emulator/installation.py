@@ -1,0 +1,131 @@
+"""An installation: a comms hub and its devices on one HAN, built from a DMC.
+
+The builder is deterministic: EUIs, short addresses, the network key,
+install codes and each device's RNG all derive from the seed and the
+installation's index, so a fleet of thousands is reproducible. What a
+supplier would know from the premises (device EUIs, types, install codes on
+labels) is exposed as :class:`Label`; everything else is reachable only
+through Service Requests.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import mmo
+from .capture import CaptureTap
+from .devices import DEVICE_CLASSES, Device, DeviceInfo
+from .hub import CommsHub
+from .medium import Medium
+from .service import Alert, RequestID, ServiceRequest, ServiceResponse, eui64_str
+from .srv_catalogue import CHF, SRVS
+
+STATUSES = ("Active", "Dormant", "Mixed")
+TYPE_OFFSETS = {CHF: 0x00, "ESME": 0x01, "GSME": 0x02, "PPMID": 0x03, "IHD": 0x04}
+#: Devices that join the HAN after migration (8.11 + 8.7); meters are already on it.
+LATE_JOINERS = ("PPMID", "IHD")
+#: The originator EUI in RequestIDs the harness sends (a DCC-side user id).
+DCC_ORIGINATOR = "90-B3-D5-1F-30-01-00-00"
+
+
+def _reference_info(device_type: str) -> DeviceInfo:
+    srvs = frozenset(s for s, spec in SRVS.items() if device_type in spec.targets)
+    return DeviceInfo(device_type, "s1bench", f"reference-{device_type.lower()}", "1.0.0", (),
+                      srvs, "reference")
+
+
+#: The built-in DMC with no quirks, so the spine runs before any profile exists.
+REFERENCE_DMC: dict[str, DeviceInfo] = {t: _reference_info(t) for t in TYPE_OFFSETS}
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """What is printed on a device: enough for a supplier to add it to the log."""
+
+    eui: str
+    device_type: str
+    install_code: bytes | None = field(repr=False, default=None)
+
+
+class Installation:
+    """A hub and devices on one medium; the harness talks only to :meth:`submit`."""
+
+    def __init__(self, devices: dict[str, DeviceInfo], medium: Medium, clock: Any, *,
+                 seed: int = 0, index: int = 0, status: str = "Dormant",
+                 dmc_id: str = "reference", capture: CaptureTap | None = None) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"installation status {status!r} is not one of {STATUSES}")
+        if CHF not in devices:
+            raise ValueError("an installation needs a comms hub (CHF)")
+        self.dmc_id = dmc_id
+        self.status = status
+        self.medium = medium
+        self.clock = clock
+        self.alerts: list[Alert] = []
+        rng = random.Random(f"installation:{seed}:{index}")
+        base = 0x00DB_1200_0000_0000 | ((index & 0xFFFF_FFFF) << 8)
+        self.pan = 0x1000 + (index % 0xE000)
+        network_key = rng.randbytes(16)
+        hub_ieee = base | TYPE_OFFSETS[CHF]
+        self.hub = CommsHub(hub_ieee, self.pan, medium, clock, devices[CHF],
+                            random.Random(f"hub:{seed}:{index}"), network_key)
+        self.hub.alert_sink = self.alerts.append
+        medium.attach(self.hub)
+        if capture is not None:
+            capture.add_key(network_key, f"s1bench network key {eui64_str(hub_ieee)}")
+        self.devices: dict[str, Device] = {}
+        self.labels: dict[str, Label] = {eui64_str(hub_ieee): Label(eui64_str(hub_ieee), CHF)}
+        short = 0x0001
+        for device_type, info in devices.items():
+            if device_type == CHF:
+                continue
+            ieee = base | TYPE_OFFSETS[device_type]
+            cls = DEVICE_CLASSES[device_type]
+            device = cls(ieee, short, self.pan, medium, clock, info,
+                         random.Random(f"device:{seed}:{index}:{device_type}"))
+            eui = eui64_str(ieee)
+            self.hub.add_known(ieee, info)
+            if device_type in LATE_JOINERS:
+                code = mmo.with_crc(rng.randbytes(16))
+                device.install_code = code
+                device.short = 0x8000 | rng.randrange(0x7FF0)
+                if capture is not None:
+                    capture.add_key(mmo.link_key_from_install_code(code), f"link key {eui}")
+                self.labels[eui] = Label(eui, device_type, code)
+            else:
+                device.network_key = network_key
+                self.hub.enrol_joined(ieee, device_type, short)
+                self.labels[eui] = Label(eui, device_type)
+                short += 1
+            device.peer_lookup = self.hub.short_of
+            medium.attach(device)
+            self.devices[eui] = device
+        self._counter = 0
+
+    @property
+    def hub_eui(self) -> str:
+        return self.hub.eui
+
+    def eui_of(self, device_type: str) -> str:
+        """The EUI of this installation's device of a type (CHF for the hub)."""
+        for eui, label in self.labels.items():
+            if label.device_type == device_type:
+                return eui
+        raise KeyError(f"this installation has no {device_type}")
+
+    def start(self) -> None:
+        """Power the late joiners so they start trying to join (needs a running loop)."""
+        for device in self.devices.values():
+            if device.info.device_type in LATE_JOINERS:
+                device.start_joining()
+
+    def request(self, srv: str, device_type: str, **params: Any) -> ServiceRequest:
+        """Build a request with a fresh RequestID counter, as a DCC user would."""
+        self._counter += 1
+        return ServiceRequest(RequestID(DCC_ORIGINATOR, self.eui_of(device_type), self._counter),
+                              srv, params)
+
+    async def submit(self, request: ServiceRequest) -> ServiceResponse:
+        return await self.hub.submit(request)

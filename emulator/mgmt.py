@@ -1,0 +1,45 @@
+"""s1bench's management operations, carried in Tunneling cluster Transfer Data.
+
+SMETS1 credential and service management has no Smart Energy 1.x ZCL
+command; real SMETS1 devices use manufacturer protocols. s1bench carries its
+own small operations in the SE Tunneling cluster (0x0704) so the frames stay
+real ZigBee that Wireshark dissects. Op codes start at 0x10 so Wireshark's
+GBCS heuristic (0x01 GET, 0x02 GET-RESPONSE, 0x03 PUT) does not misread them;
+a capture shows them as Tunneling "Transfer Data" with raw data.
+
+Credentials travel as a SHA-256 digest of the certificate, never as key
+material: what a device holds is identified by a fingerprint.
+"""
+
+from __future__ import annotations
+
+UPDATE_CREDENTIAL = 0x10
+READ_CREDENTIALS = 0x11
+CONFIGURE_ALERT = 0x12
+JOIN_SERVICE = 0x13
+UNJOIN_SERVICE = 0x14
+BOOST_CONFIG = 0x15
+AUX_LOAD = 0x16
+READ_BOOST = 0x17
+RESPONSE = 0x80
+
+OK = 0
+FAILED = 1
+NOT_AUTHORISED = 2
+UNSUPPORTED = 3
+REFUSED = 4
+
+STATUS_TEXT = {OK: "success", FAILED: "failed", NOT_AUTHORISED: "not authorised",
+               UNSUPPORTED: "unsupported", REFUSED: "refused"}
+
+ROLES = {"Supplier": 1, "NetworkOperator": 2, "AccessControlBroker": 3}
+ROLE_NAMES = {v: k for k, v in ROLES.items()}
+TUNNEL_ID = 0x0001
+
+
+def request(op: int, data: bytes = b"") -> bytes:
+    return bytes([op]) + data
+
+
+def response(op: int, status: int, data: bytes = b"") -> bytes:
+    return bytes([op | RESPONSE, status]) + data

@@ -1,0 +1,142 @@
+"""A station on the HAN: addresses, keys, counters, and the frame stack.
+
+Every device and the hub are HanNodes. A node turns "send this ZCL command
+to that device" into real 802.15.4 / NWK / APS / ZCL bytes on the medium,
+and turns received bytes back into a call to ``on_zcl`` / ``on_zdo``. A
+frame that fails to decode is counted and logged with its layer and offset
+(never with key material) and dropped, as a radio would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from . import aps, mac, mmo, nwk, zcl, zdo
+from .codec_errors import CodecError
+from .medium import BROADCAST, Medium
+
+log = structlog.get_logger("s1bench.han")
+
+COORDINATOR = 0x0000
+
+
+class HanNode:
+    """Shared stack for the hub and devices; subclasses implement the handlers."""
+
+    device_type = "NODE"
+
+    def __init__(self, ieee: int, short: int, pan: int, medium: Medium, clock: Any) -> None:
+        self.ieee = ieee
+        self.short = short
+        self.pan = pan
+        self.medium = medium
+        self.clock = clock
+        self.network_key: bytes | None = None
+        self.key_seq = 0
+        self._frame_counter = 0
+        self._mac_seq = 0
+        self._nwk_seq = 0
+        self._aps_counter = 0
+        self._zcl_seq = 0
+        self.powered = True
+
+    # ---- counters --------------------------------------------------------
+    def _next(self, attr: str, modulo: int) -> int:
+        value = (getattr(self, attr) + 1) % modulo
+        setattr(self, attr, value)
+        return value
+
+    def next_zcl_seq(self) -> int:
+        return self._next("_zcl_seq", 256)
+
+    # ---- sending ---------------------------------------------------------
+    def _send_nwk(self, frame: nwk.NwkFrame, mac_dst: int) -> None:
+        key = self.network_key if frame.secured else None
+        payload = frame.encode(key)
+        m = mac.MacFrame(self._next("_mac_seq", 256), self.pan, mac_dst, self.short, payload,
+                         ack_request=mac_dst != BROADCAST)
+        self.medium.send(self, m.encode())
+
+    def send_aps(self, dst: int, payload: bytes, cluster: int, profile: int, endpoint: int,
+                 *, broadcast_to: int | None = None) -> None:
+        """Send an APS data frame, NWK-secured under the network key."""
+        if self.network_key is None:
+            raise RuntimeError(f"{self.device_type} {self.ieee:016x} has no network key yet")
+        broadcast = broadcast_to is not None
+        frame = aps.ApsData(endpoint, cluster, profile, endpoint,
+                            self._next("_aps_counter", 256), payload, broadcast=broadcast)
+        self._frame_counter += 1
+        n = nwk.NwkFrame(nwk.FRAME_DATA, broadcast_to if broadcast else dst, self.short, 30,
+                         self._next("_nwk_seq", 256), frame.encode(), src_ieee=self.ieee,
+                         secured=True, frame_counter=self._frame_counter, sec_source=self.ieee,
+                         key_seq=self.key_seq)
+        self._send_nwk(n, BROADCAST if broadcast else dst)
+
+    def send_zcl(self, dst: int, cluster: int, frame: zcl.ZclFrame, endpoint: int = 1) -> None:
+        self.send_aps(dst, frame.encode(), cluster, aps.PROFILE_SE, endpoint)
+
+    def send_zdo(self, dst: int, message: zdo.ZdoMessage, *, broadcast_to: int | None = None) -> None:
+        self.send_aps(dst, message.encode(), message.cluster, aps.PROFILE_ZDP, 0,
+                      broadcast_to=broadcast_to)
+
+    def send_nwk_command(self, dst: int, payload: bytes, *, with_ieee: bool = True) -> None:
+        """Unsecured NWK command (rejoin), used before the device holds the key."""
+        n = nwk.NwkFrame(nwk.FRAME_COMMAND, dst, self.short, 1, self._next("_nwk_seq", 256),
+                         payload, src_ieee=self.ieee if with_ieee else None, discover_route=0)
+        self._send_nwk(n, dst)
+
+    def send_aps_command(self, dst: int, data: bytes) -> None:
+        """An APS command already sealed at APS level, in an unsecured NWK frame."""
+        n = nwk.NwkFrame(nwk.FRAME_DATA, dst, self.short, 1, self._next("_nwk_seq", 256), data,
+                         src_ieee=self.ieee, discover_route=0)
+        self._send_nwk(n, dst)
+
+    # ---- receiving -------------------------------------------------------
+    def frame_received(self, frame: bytes) -> None:
+        if not self.powered:
+            return
+        try:
+            m = mac.MacFrame.decode(frame)
+            if m.dst not in (self.short, BROADCAST):
+                return
+            n = nwk.NwkFrame.decode(m.payload, self.network_key, base=mac.HEADER_LEN)
+            if n.src == self.short and n.src_ieee == self.ieee:
+                return
+            if n.frame_type == nwk.FRAME_COMMAND:
+                self.on_nwk_command(n)
+                return
+            if not n.secured:
+                self.on_unsecured_aps(n)
+                return
+            a = aps.decode(n.payload, None)
+            if isinstance(a, aps.ApsCommand):
+                return
+            if a.profile == aps.PROFILE_ZDP:
+                self.on_zdo(n.src, zdo.ZdoMessage.decode(a.cluster, a.payload))
+            else:
+                self.on_zcl(n.src, a.cluster, zcl.ZclFrame.decode(a.payload))
+        except CodecError as exc:
+            if self.network_key is None and exc.reason.startswith("secured frame and no"):
+                return  # not on the network yet: it cannot read the traffic, as a radio
+            self.medium.stats.malformed += 1
+            log.warning("frame dropped", node=f"{self.ieee:016X}", layer=exc.layer,
+                        offset=exc.offset, reason=exc.reason)
+
+    # Hooks for subclasses.
+    def on_nwk_command(self, frame: nwk.NwkFrame) -> None:
+        return None
+
+    def on_unsecured_aps(self, frame: nwk.NwkFrame) -> None:
+        return None
+
+    def on_zdo(self, src: int, message: zdo.ZdoMessage) -> None:
+        return None
+
+    def on_zcl(self, src: int, cluster: int, frame: zcl.ZclFrame) -> None:
+        return None
+
+
+def derive_key_transport(link_key: bytes) -> bytes:
+    return mmo.key_transport_key(link_key)

@@ -1,0 +1,3 @@
+"""The firmware profile catalogue: declarative files matched on manufacturer,
+model and firmware range, and the small set of quirk behaviours they switch on.
+"""

@@ -1,0 +1,1 @@
+"""Hardware in the loop: bench descriptions and the real-radio medium (later issues)."""
