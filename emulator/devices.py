@@ -98,6 +98,20 @@ class Device(HanNode):
                 result = change
         return result
 
+    def start(self) -> None:
+        """Let each quirk start what it runs on its own (timers, floods)."""
+        if self.info.quirks:
+            ctx = QuirkContext(self.clock.monotonic(), self.rng, self.quirk_memory)
+            for quirk in self.info.quirks:
+                quirk.on_start(ctx, self)
+
+    def on_zdo(self, src: int, message: zdo.ZdoMessage) -> None:
+        # Mgmt_Leave_req with the rejoin flag is the hub's reset of a device.
+        if message.cluster == zdo.MGMT_LEAVE_REQ and message.fields["ieee"] == self.ieee:
+            if message.fields.get("flags", 0) & 0x80:
+                self.dumb = False
+                self.log_event(0x8F20, "device reset by the hub")
+
     # ---- logs ------------------------------------------------------------
     def _zigbee_now(self) -> int:
         return zcl.zigbee_time(self.clock.now())

@@ -271,6 +271,15 @@ class CommsHub(HanNode):
         self._log(0x8F15, f"device {eui64_str(entry.ieee)} joined")
         log.info("device joined the HAN", ieee=eui64_str(entry.ieee), short=f"{entry.short:04X}")
 
+    def reset_device(self, ieee: int) -> bool:
+        """Send Mgmt_Leave_req with rejoin set: the device resets and stays on the HAN."""
+        short = self.short_of(ieee)
+        if short is None:
+            return False
+        self.send_zdo(short, zdo.ZdoMessage(zdo.MGMT_LEAVE_REQ, self.next_zcl_seq(),
+                                            {"ieee": ieee, "flags": 0x80}))
+        return True
+
     def remove_from_log(self, ieee: int) -> bool:
         entry = self.device_log.pop(ieee, None)
         if entry is None:

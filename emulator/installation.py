@@ -54,7 +54,8 @@ class Installation:
 
     def __init__(self, devices: dict[str, DeviceInfo], medium: Medium, clock: Any, *,
                  seed: int = 0, index: int = 0, status: str = "Dormant",
-                 dmc_id: str = "reference", capture: CaptureTap | None = None) -> None:
+                 dmc_id: str = "reference", capture: CaptureTap | None = None,
+                 enrolled: bool = False) -> None:
         if status not in STATUSES:
             raise ValueError(f"installation status {status!r} is not one of {STATUSES}")
         if CHF not in devices:
@@ -100,6 +101,8 @@ class Installation:
                 self.labels[eui] = Label(eui, device_type)
                 short += 1
             device.peer_lookup = self.hub.short_of
+            # An installation built "already migrated" has DCC-placed credentials.
+            device.enrolled = enrolled
             medium.attach(device)
             self.devices[eui] = device
         self._counter = 0
@@ -116,10 +119,24 @@ class Installation:
         raise KeyError(f"this installation has no {device_type}")
 
     def start(self) -> None:
-        """Power the late joiners so they start trying to join (needs a running loop)."""
+        """Power the devices up: late joiners try to join, quirks start their timers.
+
+        Needs a running loop (virtual or wall).
+        """
         for device in self.devices.values():
+            device.start()
             if device.info.device_type in LATE_JOINERS:
                 device.start_joining()
+
+    def recover(self, eui: str) -> bool:
+        """The DCC's recovery of a device left operating dumb (seed 000: "not bricked").
+
+        Modelled as a HAN reset from the hub: the device comes back smart with
+        the credentials it holds. Returns whether the hub could reach it.
+        """
+        from .service import eui64_int
+
+        return self.hub.reset_device(eui64_int(eui))
 
     def request(self, srv: str, device_type: str, **params: Any) -> ServiceRequest:
         """Build a request with a fresh RequestID counter, as a DCC user would."""

@@ -48,6 +48,8 @@ class ResponseCode(StrEnum):
     #: parameters fail validation (missing, malformed, out of range) because
     #: the public DUIS table gives no closer general code.
     NOT_APPLICABLE = "E12"
+    #: User role not authorised for the device at that time (DSP access control).
+    USER_NOT_AUTHORISED = "E4"
     #: Device SMI status incompatible with the SRV (e.g. a dumb device).
     DEVICE_STATUS = "E5"
     #: Device does not exist (not in the installation / inventory).

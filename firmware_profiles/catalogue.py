@@ -325,6 +325,7 @@ class Profile:
             "firmware": [entry.as_dict() for entry in self.firmware],
             "fixed_versions": {name: self.fixed_version_for(name) for name in self.quirk_names},
             "file": str(self.origin.file),
+            "line": self.origin.line,
         }
 
 
@@ -504,6 +505,11 @@ class Dmc:
     origin: Origin
     note: str = ""
     derived_from: str | None = None
+
+    @property
+    def slots(self) -> tuple[DeviceSlot, ...]:
+        """The device slots in device-type order (``devices`` keyed by type holds the same)."""
+        return tuple(self.devices.values())
 
     def device(self, device_type: str) -> DeviceSlot:
         try:
@@ -841,6 +847,10 @@ def _describe_type(value: object) -> str:
         list: "an array",
         dict: "a table",
     }.get(type(value), type(value).__name__)
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(names) or "none"
 
 
 def _required(table: Mapping[str, Any], key: str, path: KeyPath) -> Any:
@@ -1234,7 +1244,17 @@ def _parse_dmc(
             if device_type not in slots:
                 raise _Fault(span_where, f"this DMC has no {device_type}")
             span = _range(span_value, span_where)
-            if slots[device_type].firmware_version not in span:
+            own = slots[device_type]
+            for other in own.profile.firmware:
+                if other.range.overlaps(span) and other.quirks != own.entry.quirks:
+                    raise _Fault(
+                        span_where,
+                        f"range {span} reaches firmware {other.range} of profile"
+                        f" {own.profile.id}, whose quirks ({_names(other.quirk_names)})"
+                        f" differ from this DMC's ({_names(own.quirk_names)}):"
+                        " Substantive Equivalence cannot span a change of behaviour",
+                    )
+            if own.firmware_version not in span:
                 raise _Fault(
                     span_where,
                     f"the DMC's own {device_type} firmware {slots[device_type].firmware_version}"
@@ -1315,6 +1335,8 @@ def _check_dmc_relations(
                         raise _Fault(
                             where, f"child {child_id} is already a child of {parents[child_id]}"
                         )
+                    # Claimed even if refused below, so it is not reported again as an orphan.
+                    parents[child_id] = dmc_id
                     reasons = dmc.equivalence.admits(dmc, child)
                     if reasons:
                         raise _Fault(
@@ -1322,7 +1344,6 @@ def _check_dmc_relations(
                             f"child {child_id} is not Substantively Equivalent: "
                             + "; ".join(reasons),
                         )
-                    parents[child_id] = dmc_id
         with problems.collect(source):
             if dmc.covered_by is not None:
                 where = (*root, "covered_by")
@@ -1352,6 +1373,9 @@ def _check_dmc_relations(
                         f"DMC {target.id} has different devices or firmware; covered_by needs the"
                         " same combination",
                     )
+    if declared - set(dmcs):
+        # A DMC that failed its own checks may be the missing parent: wait for its fix.
+        return
     for dmc_id, (dmc, source) in dmcs.items():
         if not dmc.tested and dmc_id not in parents and dmc.covered_by is None:
             problems.add(

@@ -92,6 +92,10 @@ class Quirk:
         return f"{type(self).__name__}({self.values})"
 
     # Hooks: the reference behaviour is to change nothing.
+    def on_start(self, ctx: Any, device: Any) -> None:
+        """Called once when the device powers up on a running loop (timers go here)."""
+        return None
+
     def hub_request(self, ctx: Any, request: ServiceRequest) -> ServiceResponse | None:
         return None
 

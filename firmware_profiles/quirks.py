@@ -2,14 +2,28 @@
 
 Each class carries its Testing Issue id, the seed it comes from, and the
 DCC-side mitigation, so `s1bench profiles show` and the reports can say what
-a quirk does without a second table to keep in step.
+a quirk does without a second table to keep in step. Hooks get a
+QuirkContext (``now`` on the device's clock, a seeded RNG, a per-device
+memory dict) and return an :class:`Outcome` or a response; they never raise.
 """
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
+from s1bench.emulator.clock import DEFAULT_EPOCH
+from s1bench.emulator.devices import Outcome
+from s1bench.emulator.service import ResponseCode, ServiceResponse
+from s1bench.emulator.zcl import STATUS_FAILURE, STATUS_NOT_AUTHORIZED
+
 from .quirk_base import Quirk, QuirkParam, register
 
 ALL_DEVICES = ("ESME", "GSME", "CHF", "PPMID", "IHD")
+
+#: Illustrative alert codes for the flood (risk 11): the seeds name none.
+POWER_ALERT = 0x8F84
+VOLTAGE_ALERT = 0x8014
 
 
 @register
@@ -20,8 +34,9 @@ class KeyRotationUnconfirmed(Quirk):
     device_types = ("ESME", "GSME", "CHF")
     severity = 3
     behaviour = (
-        "SRV 6.15.1 rotates the key but the device sends no confirmation the first time; "
-        "a repeat at least retry_after_s later is confirmed"
+        "SRV 6.15.1 on the management (AccessControlBroker) credential of an enrolled device "
+        "rotates the key but sends no confirmation; a repeat at least retry_after_s after the "
+        "first attempt is confirmed"
     )
     mitigation = "repeat the rotation >= 5 min later, within the 7-day window"
     source = "seed 001 (SEC Panel letter, 21 April 2020)"
@@ -30,6 +45,22 @@ class KeyRotationUnconfirmed(Quirk):
             "int", 300, "seconds after the first attempt before a repeat is confirmed", 0, 86_400
         ),
     }
+
+    def device_command(self, ctx: Any, device: Any, op: str, args: dict[str, Any]) -> Any:
+        # A rotation replaces the management credential of a device the DCC
+        # already controls; the migration's first replacement is not one.
+        if op != "update_credential" or args.get("role") != "AccessControlBroker":
+            return None
+        if not device.enrolled:
+            return None
+        first = ctx.memory.get("rotation_first_attempt")
+        if first is None:
+            ctx.memory["rotation_first_attempt"] = ctx.now
+            return Outcome(apply=True, confirm=False, reason="first rotation not confirmed")
+        if ctx.now - first >= self.values["retry_after_s"]:
+            ctx.memory.pop("rotation_first_attempt", None)
+            return None
+        return Outcome(apply=True, confirm=False, reason="repeat too soon to be confirmed")
 
 
 @register
@@ -46,6 +77,20 @@ class JoinWindowLimit(Quirk):
         "max_join_s": QuirkParam("int", 255, "largest JoinTimePeriod the hub accepts", 1, 3600),
     }
 
+    def hub_request(self, ctx: Any, request: Any) -> ServiceResponse | None:
+        if request.srv != "8.11" or request.params.get("RequestType", "Add") != "Add":
+            return None
+        try:
+            period = int(request.params.get("JoinTimePeriod", 0))
+        except (TypeError, ValueError):
+            return None
+        limit = self.values["max_join_s"]
+        if period <= limit:
+            return None
+        return ServiceResponse(request.request_id, request.srv, ResponseCode.NOT_APPLICABLE, {},
+                               DEFAULT_EPOCH,
+                               f"hub rejected JoinTimePeriod {period} s: above its {limit} s limit")
+
 
 @register
 class GasFlowOncePerDay(Quirk):
@@ -60,6 +105,16 @@ class GasFlowOncePerDay(Quirk):
     params = {
         "period_s": QuirkParam("int", 86_400, "seconds before 6.7 is accepted again", 1, 7 * 86_400),
     }
+
+    def device_command(self, ctx: Any, device: Any, op: str, args: dict[str, Any]) -> Any:
+        if op != "gas_flow":
+            return None
+        last = ctx.memory.get("gas_flow_accepted_at")
+        if last is not None and ctx.now - last < self.values["period_s"]:
+            return Outcome(apply=False, confirm=True, status=STATUS_FAILURE,
+                           reason="6.7 already run in the last day")
+        ctx.memory["gas_flow_accepted_at"] = ctx.now
+        return None
 
 
 @register
@@ -76,6 +131,15 @@ class ResponseCodeMissing(Quirk):
         "proportion": QuirkParam("float", 0.05, "share of responses without a code", 0.0, 1.0),
     }
 
+    def hub_response(self, ctx: Any, request: Any, response: ServiceResponse) -> ServiceResponse:
+        rng = ctx.memory.get("missing_code_rng")
+        if rng is None:
+            rng = ctx.memory["missing_code_rng"] = random.Random(ctx.rng.getrandbits(64))
+        if response.response_code is not None and rng.random() < self.values["proportion"]:
+            response.response_code = None
+            response.reason = "response arrived without a response code"
+        return response
+
 
 @register
 class AlertFlood(Quirk):
@@ -85,15 +149,34 @@ class AlertFlood(Quirk):
     device_types = ("ESME",)
     severity = 3
     behaviour = (
-        "the meter raises power and voltage alerts on its own (alerts_per_hour) and refuses "
-        "voltage (6.5) and power threshold (6.12) changes"
+        "once migrated the meter raises power and voltage alerts on its own (alerts_per_hour) "
+        "and refuses voltage (6.5) and power threshold (6.12) changes"
     )
-    mitigation = "monitor alert volumes with regular reports; BEIS device issue process"
+    mitigation = "monitor alert volumes with regular reports; disable the alerts (6.22)"
     source = "seed 000 §3 risk 11"
     params = {
         "alerts_per_hour": QuirkParam("float", 4.0, "power/voltage alerts raised per hour", 0, 3600),
         "reject_thresholds": QuirkParam("bool", True, "refuse 6.5 and 6.12"),
     }
+
+    def on_start(self, ctx: Any, device: Any) -> None:
+        rate = self.values["alerts_per_hour"]
+        if rate <= 0:
+            return
+
+        def tick() -> None:
+            if device.enrolled and not device.dumb:
+                code = POWER_ALERT if ctx.rng.random() < 0.5 else VOLTAGE_ALERT
+                device.raise_alert(code, "power" if code == POWER_ALERT else "voltage")
+            device.clock.call_later(ctx.rng.expovariate(rate / 3600.0), tick)
+
+        device.clock.call_later(ctx.rng.expovariate(rate / 3600.0), tick)
+
+    def device_command(self, ctx: Any, device: Any, op: str, args: dict[str, Any]) -> Any:
+        if self.values["reject_thresholds"] and op in ("voltage_thresholds", "power_thresholds"):
+            return Outcome(apply=False, confirm=True, status=STATUS_NOT_AUTHORIZED,
+                           reason="threshold changes are not accepted")
+        return None
 
 
 @register
@@ -104,12 +187,18 @@ class BoostUnavailableAfterEnrolment(Quirk):
     device_types = ("ESME",)
     severity = 4
     behaviour = (
-        "after the device is enrolled (commissioned by the DCC), boost configuration and "
-        "remote override requests are not reachable; boost keeps its pre-migration settings"
+        "after the device is enrolled (its credentials replaced by the DCC), boost configuration "
+        "(7.9/7.10) and remote override (7.5/7.6) are refused; boost keeps its earlier settings"
     )
     mitigation = "documented restriction (DCC letter to suppliers, 8 March 2021)"
     source = "seed 002 §1"
     params = {}
+
+    def device_command(self, ctx: Any, device: Any, op: str, args: dict[str, Any]) -> Any:
+        if op in ("boost_config", "aux_load_override") and device.enrolled:
+            return Outcome(apply=False, confirm=True, status=STATUS_NOT_AUTHORIZED,
+                           reason="not available once enrolled")
+        return None
 
 
 @register
@@ -120,7 +209,7 @@ class DumbAfterMigration(Quirk):
     device_types = ("ESME", "GSME")
     severity = 2
     behaviour = (
-        "when its credentials are replaced during migration a seeded proportion of devices "
+        "when its credentials are first replaced (migration) a seeded proportion of devices "
         "stop answering WAN-side requests (not bricked: a recovery restores them)"
     )
     mitigation = "recover the device (it is not bricked); neither rolled back nor fixed forward"
@@ -128,6 +217,14 @@ class DumbAfterMigration(Quirk):
     params = {
         "proportion": QuirkParam("float", 1.0, "share of migrations that leave it dumb", 0.0, 1.0),
     }
+
+    def device_command(self, ctx: Any, device: Any, op: str, args: dict[str, Any]) -> Any:
+        if op != "update_credential" or device.enrolled:
+            return None
+        if ctx.rng.random() < self.values["proportion"]:
+            device.dumb = True
+            return Outcome(apply=True, confirm=False, reason="device stopped operating smart")
+        return None
 
 
 @register
@@ -139,11 +236,15 @@ class CosAlertDropped(Quirk):
     device_types = ALL_DEVICES
     severity = 2
     behaviour = "the DCC drops the CoS loss alert for a seeded proportion of 6.23 events"
-    mitigation = "fix in the DCC; until then the DMC waits"
+    mitigation = "reconcile completed CoS requests against alerts sent and send the missing ones"
     source = "seed 000 §4.4"
     params = {
         "proportion": QuirkParam("float", 1 / 3, "share of CoS events without the alert", 0.0, 1.0),
     }
+
+    def drops(self, rng: random.Random) -> bool:
+        """DCC role: is this change-of-supplier loss alert lost?"""
+        return rng.random() < self.values["proportion"]
 
 
 @register
@@ -172,6 +273,6 @@ class MixedSupplierUnidentified(Quirk):
     device_types = ALL_DEVICES
     severity = 2
     behaviour = "a migration of a Mixed installation stalls: no supplier for its dormant devices"
-    mitigation = "fix before mixed entries go on the EPCL"
+    mitigation = "the migration request names the responsible supplier for the dormant devices"
     source = "seed 001"
     params = {}

@@ -49,18 +49,18 @@ def _from_catalogue(dmc_id: str, fixed: bool) -> DmcSpec:
 
 def dmc_spec_from(catalogue: Any, dmc: Any) -> DmcSpec:
     devices: dict[str, DeviceInfo] = {}
-    for slot in dmc.devices:
-        resolved = catalogue.match(slot.manufacturer, slot.model, slot.firmware_version)
+    for slot in dmc.slots:
         devices[slot.device_type] = DeviceInfo(
             slot.device_type, slot.manufacturer, slot.model, slot.firmware_version,
-            tuple(resolved.quirks), frozenset(resolved.profile.srvs), resolved.profile.id)
+            slot.make_quirks(), frozenset(slot.srvs), slot.profile_id)
     return DmcSpec(dmc.id, dmc.title, dmc.installation_status, devices,
-                   tuple(getattr(dmc, "dcc_quirk_objects", ()) or ()), {"dmc": dmc})
+                   tuple(dmc.make_dcc_quirks()), {"dmc": dmc})
 
 
 def build_installation(spec: DmcSpec, clock: Any, *, seed: int = 0, index: int = 0,
                        medium: Medium | None = None, capture: str | None = None,
-                       medium_options: dict[str, Any] | None = None) -> Installation:
+                       medium_options: dict[str, Any] | None = None,
+                       enrolled: bool = False) -> Installation:
     """One installation on its own medium (or a shared one), with an optional capture."""
     if medium is None:
         medium = make_medium("memory", clock=clock, seed=seed, **(medium_options or {}))
@@ -69,4 +69,4 @@ def build_installation(spec: DmcSpec, clock: Any, *, seed: int = 0, index: int =
         tap = CaptureTap(capture)
         medium.add_tap(tap)
     return Installation(spec.devices, medium, clock, seed=seed, index=index,
-                        status=spec.status, dmc_id=spec.id, capture=tap)
+                        status=spec.status, dmc_id=spec.id, capture=tap, enrolled=enrolled)

@@ -1,0 +1,351 @@
+"""`s1bench profiles`: read the firmware profile catalogue from the command line.
+
+A test engineer choosing a DMC for a run, or checking what a quirk does
+before trusting a red result, should not have to open TOML files and the
+quirk classes side by side: ``list`` shows every profile and DMC in two
+tables, ``show ID`` everything about one of them, including what each quirk
+does and how the DCC side mitigates it (``Quirk.describe()``). ``--json``
+gives the same facts to scripts. Loading the catalogue is also its check:
+a broken catalogue is reported with file, key and line, exit code 2.
+
+The main CLI calls ``add_parser`` on its subparsers and ``run`` with the
+parsed arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from s1bench.firmware_profiles.catalogue import (
+    Catalogue,
+    CatalogueError,
+    DeviceSlot,
+    Dmc,
+    Profile,
+    QuirkSpec,
+    load_catalogue,
+)
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``profiles list`` and ``profiles show ID`` on the main CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "profiles",
+        help="list and show firmware profiles and DMCs",
+        description="Firmware profiles (manufacturer + model + firmware ranges + quirks)"
+        " and the DMCs composed from them.",
+    )
+    actions = parser.add_subparsers(dest="profiles_command", metavar="ACTION", required=True)
+    for name, help_text in (
+        ("list", "a table of every profile and DMC"),
+        ("show", "everything about one profile or DMC, quirks explained"),
+    ):
+        action = actions.add_parser(name, help=help_text, description=help_text)
+        if name == "show":
+            action.add_argument("id", metavar="ID", help="a profile id or a DMC id")
+        action.add_argument("--json", action="store_true", help="print JSON instead of text")
+        action.add_argument(
+            "--catalogue",
+            type=Path,
+            default=None,
+            metavar="DIR",
+            help="catalogue directory to read (default: the one shipped with s1bench)",
+        )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``profiles list`` / ``profiles show``; 0 on success, 2 on bad input."""
+    try:
+        catalogue = load_catalogue(getattr(args, "catalogue", None))
+    except CatalogueError as exc:
+        _error(f"the catalogue cannot be loaded:\n{exc}")
+        return EXIT_BAD_INPUT
+    command = getattr(args, "profiles_command", None)
+    as_json = bool(getattr(args, "json", False))
+    if command == "list":
+        _print_list(catalogue, as_json)
+        return EXIT_OK
+    if command == "show":
+        return _show(catalogue, args.id, as_json)
+    _error("choose an action: list or show")
+    return EXIT_BAD_INPUT
+
+
+def _error(message: str) -> None:
+    print(f"s1bench profiles: {message}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- list
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+    return "\n".join(lines)
+
+
+def _entry_quirks(quirk_names: Sequence[str], fixes: Sequence[str]) -> str:
+    parts = list(quirk_names)
+    if fixes:
+        parts.append(f"(fixes {', '.join(fixes)})")
+    return ", ".join(parts) if parts else "-"
+
+
+def _evidence(catalogue: Catalogue, dmc: Dmc) -> str:
+    if dmc.tested:
+        return "tested"
+    parent = catalogue.parent_of(dmc)
+    if parent is not None:
+        return f"SE child of {parent.id}"
+    if dmc.covered_by:
+        return f"covered by {dmc.covered_by}"
+    return "untested"
+
+
+def _print_list(catalogue: Catalogue, as_json: bool) -> None:
+    if as_json:
+        payload = {
+            "directory": str(catalogue.directory),
+            "profiles": [profile.as_dict() for profile in catalogue.profiles.values()],
+            "dmcs": [dmc.as_dict() for dmc in catalogue.dmcs.values()],
+        }
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    profile_rows: list[list[str]] = []
+    for profile in catalogue.profiles.values():
+        for position, entry in enumerate(profile.firmware):
+            first = position == 0
+            profile_rows.append(
+                [
+                    profile.id if first else "",
+                    profile.manufacturer if first else "",
+                    profile.model if first else "",
+                    profile.device_type if first else "",
+                    (profile.operating_capability or "-") if first else "",
+                    str(entry.range),
+                    _entry_quirks(entry.quirk_names, entry.fixes),
+                ]
+            )
+    dmc_rows: list[list[str]] = []
+    for dmc in catalogue.dmcs.values():
+        first = True
+        for device_type, slot in dmc.devices.items():
+            dmc_rows.append(
+                [
+                    dmc.id if first else "",
+                    dmc.epcl_id if first else "",
+                    dmc.installation_status if first else "",
+                    _evidence(catalogue, dmc) if first else "",
+                    device_type
+                    + (
+                        f" ({slot.status})"
+                        if dmc.installation_status == "Mixed" and slot.status
+                        else ""
+                    ),
+                    slot.profile.id,
+                    slot.firmware_version,
+                    ", ".join(slot.quirk_names) or "-",
+                ]
+            )
+            first = False
+        if dmc.dcc_quirks:
+            dmc_rows.append(["", "", "", "", "DCC side", "-", "-", ", ".join(dmc.dcc_quirk_names)])
+    print(f"Profiles ({len(catalogue.profiles)}) in {catalogue.directory}")
+    print(_table(["ID", "MANUFACTURER", "MODEL", "TYPE", "OC", "FIRMWARE", "QUIRKS"], profile_rows))
+    print()
+    print(f"DMCs ({len(catalogue.dmcs)})")
+    print(
+        _table(
+            ["ID", "EPCL", "STATUS", "EVIDENCE", "DEVICE", "PROFILE", "FIRMWARE", "QUIRKS"],
+            dmc_rows,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- show
+
+
+def _described(spec: QuirkSpec) -> dict[str, Any]:
+    return spec.make().describe()
+
+
+def _quirk_lines(
+    spec: QuirkSpec, indent: str, label: str = "", fixed_in: str | None = None
+) -> list[str]:
+    """A quirk as ``describe()`` tells it, plus the firmware that fixes it when known."""
+    info = _described(spec)
+    params = ", ".join(f"{k}={v}" for k, v in info["params"].items()) or "none"
+    body = indent + "  "
+    lines = [
+        f"{indent}{label}{info['name']}  [issue {info['issue']}, severity {info['severity']},"
+        f" {info['side']} side]",
+        f"{body}{info['title']}",
+        f"{body}behaviour:  {info['behaviour']}",
+        f"{body}mitigation: {info['mitigation']}",
+        f"{body}source:     {info['source']}",
+        f"{body}parameters: {params}",
+    ]
+    if fixed_in is not None:
+        lines.append(f"{body}fixed in firmware {fixed_in}")
+    return lines
+
+
+def _field_lines(pairs: Sequence[tuple[str, str]], indent: str = "  ") -> list[str]:
+    width = max(len(name) for name, _ in pairs)
+    return [f"{indent}{name.ljust(width)}  {value}" for name, value in pairs if value]
+
+
+def _users_of(catalogue: Catalogue, profile: Profile) -> list[tuple[Dmc, DeviceSlot]]:
+    return [
+        (dmc, slot)
+        for dmc in catalogue.dmcs.values()
+        for slot in dmc.devices.values()
+        if slot.profile.id == profile.id
+    ]
+
+
+def _show(catalogue: Catalogue, item_id: str, as_json: bool) -> int:
+    if item_id in catalogue.profiles:
+        profile = catalogue.profiles[item_id]
+        if as_json:
+            print(json.dumps(_profile_json(catalogue, profile), indent=2, ensure_ascii=False))
+        else:
+            print("\n".join(_profile_text(catalogue, profile)))
+        return EXIT_OK
+    if item_id in catalogue.dmcs:
+        dmc = catalogue.dmcs[item_id]
+        if as_json:
+            print(json.dumps(_dmc_json(catalogue, dmc), indent=2, ensure_ascii=False))
+        else:
+            print("\n".join(_dmc_text(catalogue, dmc)))
+        return EXIT_OK
+    _error(
+        f"unknown id {item_id!r}: not a profile or a DMC\n"
+        f"  profiles: {', '.join(catalogue.profiles)}\n"
+        f"  DMCs: {', '.join(catalogue.dmcs)}"
+    )
+    return EXIT_BAD_INPUT
+
+
+def _profile_text(catalogue: Catalogue, profile: Profile) -> list[str]:
+    lines = [f"Profile {profile.id}  ({profile.origin})"]
+    lines += _field_lines(
+        [
+            ("manufacturer", profile.manufacturer),
+            ("model", profile.model),
+            ("device type", profile.device_type),
+            ("operating capability", profile.operating_capability or "none"),
+            ("source", profile.source),
+            ("note", profile.note),
+            ("SRVs", ", ".join(profile.srvs)),
+        ]
+    )
+    lines.append("Firmware")
+    for entry in profile.firmware:
+        lines.append(f"  {entry.range}  (line {entry.origin.line})  {entry.note}".rstrip())
+        for spec in entry.quirks:
+            lines += _quirk_lines(spec, "    ", "quirk ", profile.fixed_version_for(spec.name))
+        if entry.fixes:
+            lines.append(f"    fixes {', '.join(entry.fixes)}")
+        if not entry.quirks and not entry.fixes:
+            lines.append("    no quirks")
+    users = _users_of(catalogue, profile)
+    lines.append("Used by DMCs")
+    lines += [f"  {dmc.id} ({slot.device_type} {slot.firmware_version})" for dmc, slot in users]
+    if not users:
+        lines.append("  none")
+    return lines
+
+
+def _profile_json(catalogue: Catalogue, profile: Profile) -> dict[str, Any]:
+    data = profile.as_dict()
+    data["kind"] = "profile"
+    for entry_data, entry in zip(data["firmware"], profile.firmware, strict=True):
+        entry_data["quirks"] = [
+            {**_described(spec), "fixed_in": profile.fixed_version_for(spec.name)}
+            for spec in entry.quirks
+        ]
+    data["used_by"] = [
+        {"dmc": dmc.id, "firmware": slot.firmware_version}
+        for dmc, slot in _users_of(catalogue, profile)
+    ]
+    return data
+
+
+def _threshold_text(dmc: Dmc) -> str:
+    limits = ", ".join(
+        f"severity {severity}: {limit}" for severity, limit in dmc.testing_issue_threshold.items()
+    )
+    return f"{limits} (unnamed severities: no limit)"
+
+
+def _dmc_text(catalogue: Catalogue, dmc: Dmc) -> list[str]:
+    lines = [f"DMC {dmc.id}: {dmc.title}  ({dmc.origin})"]
+    covers = catalogue.covered(dmc)
+    lines += _field_lines(
+        [
+            ("EPCL entry", dmc.epcl_id),
+            ("installation status", dmc.installation_status),
+            ("evidence", _evidence(catalogue, dmc)),
+            ("source", dmc.source),
+            ("note", dmc.note),
+            ("testing issue threshold", _threshold_text(dmc)),
+            ("covers", ", ".join(d.id for d in covers)),
+        ]
+    )
+    lines.append("Devices")
+    for device_type, slot in dmc.devices.items():
+        status = f", {slot.status}" if dmc.installation_status == "Mixed" and slot.status else ""
+        lines.append(
+            f"  {device_type}  {slot.manufacturer} {slot.model} firmware {slot.firmware_version}"
+            f"  (profile {slot.profile.id}, entry {slot.entry.range}{status})"
+        )
+        lines.append(f"    SRVs: {', '.join(slot.srvs)}")
+        for spec in slot.quirks:
+            lines += _quirk_lines(spec, "    ", "quirk ", slot.profile.fixed_version_for(spec.name))
+        if not slot.quirks:
+            lines.append("    no quirks")
+    lines.append("DCC-side quirks")
+    for spec in dmc.dcc_quirks:
+        lines += _quirk_lines(spec, "  ")
+    if not dmc.dcc_quirks:
+        lines.append("  none")
+    if dmc.equivalence is not None:
+        lines.append("Substantive Equivalence")
+        for device_type, span in dmc.equivalence.ranges.items():
+            lines.append(f"  {device_type} firmware {span}")
+        lines.append(f"  children: {', '.join(dmc.equivalence.children) or 'none'}")
+    return lines
+
+
+def _dmc_json(catalogue: Catalogue, dmc: Dmc) -> dict[str, Any]:
+    data = dmc.as_dict()
+    data["kind"] = "dmc"
+    data["evidence"] = _evidence(catalogue, dmc)
+    for device_type, slot in dmc.devices.items():
+        data["devices"][device_type]["quirks"] = [
+            {**_described(spec), "fixed_in": slot.profile.fixed_version_for(spec.name)}
+            for spec in slot.quirks
+        ]
+    data["dcc_quirks"] = [_described(spec) for spec in dmc.dcc_quirks]
+    parent = catalogue.parent_of(dmc)
+    data["parent"] = parent.id if parent else None
+    data["covers"] = [d.id for d in catalogue.covered(dmc)]
+    return data
