@@ -251,7 +251,9 @@ class Device(HanNode):
         result = self.outcome("update_credential", {"role": role})
         if result.apply and role:
             self.credentials[role] = digest.hex()[:16].upper()
-            self.enrolled = True
+            # The DCC holds the device once its management credential is its own.
+            if role == "AccessControlBroker":
+                self.enrolled = True
             self.log_event(0x8F1C, f"credential {role} replaced", security=True)
         if not result.confirm:
             return None

@@ -32,3 +32,109 @@ def responsible_suppliers(dcc: Any, *, requesting_supplier: str = "supplier",
         else:
             out[eui] = requesting_supplier
     return out
+
+
+# ---------------------------------------------------------------------------
+# The state machine: request -> validate -> credentials -> commission.
+# ---------------------------------------------------------------------------
+
+ROLES = ("Supplier", "NetworkOperator", "AccessControlBroker")
+OUTCOMES = ("migrated", "rolled back", "fixed forward", "stalled", "dumb", "rejected")
+
+
+class MigrationState:
+    """Where one installation's migration stands, and the evidence so far."""
+
+    def __init__(self, dcc: Any, *, on_epcl: bool = True) -> None:
+        self.dcc = dcc
+        self.on_epcl = on_epcl
+        self.outcome: str | None = None
+        self.stage = "not started"
+        self.evidence: list[str] = []
+        self.before: dict[str, dict[str, str]] = {}
+
+    def _meters(self) -> list[str]:
+        inst = self.dcc.installation
+        return [t for t in ("ESME", "GSME") if any(
+            label.device_type == t for label in inst.labels.values())]
+
+    async def step(self, name: str) -> tuple[bool, str]:
+        """Run one migration step; returns (ok, what happened)."""
+        handler = getattr(self, f"_{name}", None)
+        if handler is None:
+            raise ValueError(f"unknown migration step {name!r}")
+        if self.outcome is not None and self.outcome != "migrated":
+            return False, f"migration already ended: {self.outcome}"
+        self.stage = name
+        ok, text = await handler()
+        self.evidence.append(f"{name}: {text}")
+        return ok, text
+
+    async def _request(self) -> tuple[bool, str]:
+        if not self.on_epcl:
+            self.outcome = "rejected"
+            return False, "DMC and installation status are not on the EPCL"
+        suppliers = responsible_suppliers(self.dcc)
+        unknown = [eui for eui, who in suppliers.items() if who is None]
+        if unknown:
+            self.outcome = "stalled"
+            return False, f"no responsible supplier for dormant devices {', '.join(unknown)}"
+        return True, "on the EPCL; responsible suppliers identified"
+
+    async def _validate(self) -> tuple[bool, str]:
+        inventory = await self.dcc.send("8.2", "CHF")
+        if not inventory.ok:
+            self.outcome = "rejected"
+            return False, f"inventory read failed: {inventory.response_code}"
+        seen = {row["DeviceID"] for row in inventory.body.get("Devices", [])
+                if row.get("Status") in ("Joined", "Commissioned")}
+        expected = {eui for eui, label in self.dcc.installation.labels.items()
+                    if label.device_type not in ("PPMID", "IHD")}
+        if seen != expected:
+            self.outcome = "rejected"
+            return False, f"inventory mismatch: expected {sorted(expected)}, read {sorted(seen)}"
+        return True, f"inventory matches the request ({len(seen)} devices)"
+
+    async def _credentials(self) -> tuple[bool, str]:
+        for device in self._meters():
+            read = await self.dcc.send("6.24.1", device)
+            self.before[device] = dict(read.body.get("Credentials", {}))
+        for device in self._meters():
+            for role in ROLES:
+                response = await self.dcc.send("6.15.1", device, RemotePartyRole=role)
+                if response.ok:
+                    continue
+                return await self._fail(device, role, response)
+        return True, "supplier, network operator and management credentials replaced"
+
+    async def _fail(self, device: str, role: str, response: Any) -> tuple[bool, str]:
+        probe = await self.dcc.send("11.2", device)
+        if not probe.ok:
+            self.outcome = "dumb"
+            return False, (f"{device} {role} replacement {response.response_code or 'no code'}; "
+                           f"the device no longer answers ({probe.response_code}): dumb")
+        restored = await self._rollback()
+        self.outcome = "rolled back" if restored else "stalled"
+        return False, (f"{device} {role} replacement {response.response_code or 'no code'}; "
+                       f"rolled back: {restored}")
+
+    async def _rollback(self) -> bool:
+        """Put the pre-migration credentials back and read them back to prove it."""
+        ok = True
+        for device, creds in self.before.items():
+            for role in ROLES:
+                if role in creds:
+                    await self.dcc.send("6.15.1", device, RemotePartyRole=role,
+                                        DigitalSigningCertificate=f"restore:{creds[role]}")
+            after = await self.dcc.send("6.24.1", device)
+            ok = ok and after.ok and after.body.get("Credentials") == creds
+        return ok
+
+    async def _commission(self) -> tuple[bool, str]:
+        for device in ("CHF", *self._meters()):
+            response = await self.dcc.send("11.2", device)
+            if not response.ok:
+                self.outcome = "dumb" if response.response_code == "E21" else "stalled"
+                return False, f"{device} did not answer after migration: {response.response_code}"
+        self.outcome = "migrated"
+        return True, "devices commissioned in the DCC inventory"

@@ -287,20 +287,21 @@ class Result:
         return self.__dict__.copy()
 
 
-def _dmc_for(sc: Scenario, variant: str) -> tuple[Any, tuple[Any, ...]]:
+def _dmc_for(sc: Scenario, variant: str, dmc: str | None = None) -> tuple[Any, tuple[Any, ...]]:
     quirk = make_quirk(sc.quirk)
+    dmc = dmc or sc.dmc
     if quirk.side == "dcc":
-        spec = resolve_dmc(sc.dmc)
+        spec = resolve_dmc(dmc)
         dcc = tuple(spec.dcc_quirks) or (quirk,)
         if not any(q.name == sc.quirk for q in dcc):
             dcc = (*dcc, quirk)
         return spec, (() if variant == "fixed" else dcc)
-    spec = resolve_dmc(sc.dmc, fixed=variant == "fixed")
+    spec = resolve_dmc(dmc, fixed=variant == "fixed")
     return spec, tuple(spec.dcc_quirks)
 
 
 def reproduce(issue: str, variant: str = "quirky", *, seed: int = 0,
-              capture: str | None = None) -> Result:
+              capture: str | None = None, dmc: str | None = None) -> Result:
     """Run one scenario on the virtual clock and judge it."""
     if issue not in SCENARIOS:
         raise KeyError(f"no scenario for Testing Issue {issue!r} "
@@ -308,7 +309,7 @@ def reproduce(issue: str, variant: str = "quirky", *, seed: int = 0,
     if variant not in VARIANTS:
         raise ValueError(f"variant {variant!r} is not one of {', '.join(VARIANTS)}")
     sc = SCENARIOS[issue]
-    spec, dcc_quirks = _dmc_for(sc, variant)
+    spec, dcc_quirks = _dmc_for(sc, variant, dmc)
     missing = [t for t in sc.brings if t not in spec.devices]
     if missing:
         spec = replace(spec, devices={**spec.devices, **{t: REFERENCE_DMC[t] for t in missing}})

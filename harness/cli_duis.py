@@ -1,0 +1,298 @@
+"""`s1bench duis`: run DUIS Service Request XML files against one emulated installation.
+
+Test engineers hold DUIS request files (the Reference Test Data Set
+templates). Their RequestIDs name EUIs of *some other* installation, so each
+request is retargeted onto the emulated installation of the chosen DMC before
+it is submitted:
+
+* the target device type is taken from ``SRVS[srv].targets``: the template
+  target's own type when the template EUI follows the RTDS convention
+  (``...-A0`` ESME, ``-A1`` GSME, ``-A2`` CHF, ``-A3`` GPF taken as the
+  SMETS1 GSME, ``-A4`` PPMID) and that type is
+  a valid target the installation has, else the first target type the
+  installation has; originator and counter are kept;
+* body parameters naming devices are mapped too: 8.11 ``DeviceID`` -> a late
+  joiner (the IHD when the DMC has both, because the PPMID is joined during
+  setup; else the PPMID or IHD) with ``InstallCode`` replaced by that device's
+  label code when the template's would not match; 8.7.x/8.8.x
+  ``OtherDeviceID`` -> the PPMID;
+* an SRV the emulator does not implement is submitted anyway (to the hinted
+  device type if present, else the hub) and answered E11 by the hub; a
+  request whose target type the installation lacks is submitted with its
+  original target and answered E19.
+
+Before the files run, a DMC with a PPMID has it joined (8.11 Add with its
+label install code, JoinTimePeriod 60, then 70 s of virtual time); this is a
+recorded setup step.
+
+Output (``--out``, default ``./duis-out``): ``<stem>.response.xml`` per input
+(a schema-valid DUIS response), or ``<stem>.missing-code.json`` for a response
+without a response code, and ``index.json``: ``{"dmc", "seed", "setup": [...],
+"files": [...]}`` with one entry per input file.
+
+Exit 0 when every response carries a code (whatever it is), 1 when any lacks
+one, 2 on bad input (a file that is not a DUIS request, an unknown DMC).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .cli import EXIT_BAD_INPUT, EXIT_NOT_MET, EXIT_OK
+
+#: RTDS template EUIs end in a byte naming the device type (00-DB-12-34-56-78-90-Ax).
+_TEMPLATE_PREFIX = "00-DB-12-34-56-78-90-"
+_TEMPLATE_TYPE_HINTS = {"A0": "ESME", "A1": "GSME", "A2": "CHF", "A3": "GSME", "A4": "PPMID"}
+_SETUP_JOIN_PERIOD = 60
+_SETUP_SLEEP = 70
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "duis", help="run DUIS request XML files against an emulated installation",
+        description="Read DUIS Service Request XML files (or folders of them), retarget each "
+                    "onto one emulated installation of a DMC, run them in order on the "
+                    "virtual clock and write DUIS Service Responses plus index.json.")
+    p.add_argument("files", nargs="+", metavar="FILE.xml",
+                   help="DUIS request files; a folder stands for its *.xml files, sorted")
+    p.add_argument("--dmc", required=True, help="DMC id (see `s1bench profiles list`)")
+    p.add_argument("--out", default="duis-out", help="output folder (default ./duis-out)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print index.json instead of a table")
+    p.set_defaults(func=run)
+
+
+def _expand(paths: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            out.extend(sorted(child for child in path.iterdir()
+                              if child.is_file() and child.suffix.lower() == ".xml"))
+        else:
+            out.append(path)
+    return out
+
+
+def _template_hint(eui: str) -> str | None:
+    eui = eui.upper()
+    if eui.startswith(_TEMPLATE_PREFIX):
+        return _TEMPLATE_TYPE_HINTS.get(eui[len(_TEMPLATE_PREFIX):])
+    return None
+
+
+def _types_present(inst: Any) -> set[str]:
+    return {label.device_type for label in inst.labels.values()}
+
+
+def _choose_type(srv: str, hint: str | None, present: set[str]) -> tuple[str | None, str]:
+    """(device type to target, or None when it cannot be retargeted; how it was chosen)."""
+    from s1bench.emulator.srv_catalogue import CHF, SRVS
+
+    spec = SRVS.get(srv)
+    if spec is None:
+        if hint in present:
+            return hint, "SRV not implemented; template's device type"
+        return CHF, "SRV not implemented; hub"
+    if hint in spec.targets and hint in present:
+        return hint, "template's device type"
+    for device_type in spec.targets:
+        if device_type in present:
+            return device_type, f"first of SRV targets {'/'.join(spec.targets)}"
+    return None, f"installation has none of {'/'.join(spec.targets)}"
+
+
+def _label_code_hex(inst: Any, eui: str) -> str | None:
+    label = inst.labels.get(eui)
+    if label is None or not label.install_code:
+        return None
+    return label.install_code.hex().upper()
+
+
+def _map_params(srv: str, params: dict[str, Any], inst: Any, present: set[str],
+                joined_in_setup: set[str]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Rewrite device-naming parameters; returns (params, {name: [from, to]})."""
+    out = dict(params)
+    changes: dict[str, list[Any]] = {}
+
+    def put(name: str, value: Any) -> None:
+        if out.get(name) != value:
+            changes[name] = [out.get(name), value]
+            out[name] = value
+
+    if srv == "8.11" and isinstance(out.get("DeviceID"), str):
+        order = ["IHD", "PPMID"] if "PPMID" in joined_in_setup else ["PPMID", "IHD"]
+        device_type = next((t for t in order if t in present), None)
+        if device_type is not None:
+            eui = inst.eui_of(device_type)
+            put("DeviceID", eui)
+            if str(out.get("RequestType", "Add")) == "Add":
+                code = _label_code_hex(inst, eui)
+                given = str(out.get("InstallCode", "")).strip().upper()
+                if code is not None and given != code:
+                    put("InstallCode", code)
+    elif srv.startswith(("8.7.", "8.8.")) and "OtherDeviceID" in out and "PPMID" in present:
+        put("OtherDeviceID", inst.eui_of("PPMID"))
+    else:
+        for name in ("DeviceID", "OtherDeviceID"):
+            value = out.get(name)
+            if isinstance(value, str):
+                hint = _template_hint(value)
+                if hint in present:
+                    put(name, inst.eui_of(hint))
+    return out, changes
+
+
+def _unique_stem(stem: str, used: set[str]) -> str:
+    candidate, n = stem, 2
+    while candidate.lower() in used:
+        candidate, n = f"{stem}-{n}", n + 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def _bad_input(message: str) -> int:
+    # Same output as cli.BadInput, without depending on which module object
+    # `cli` is (under `python -m s1bench.harness.cli` it is __main__).
+    print(f"s1bench: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def run(args: argparse.Namespace) -> int:
+    from s1bench.emulator.clock import VirtualClock
+    from s1bench.emulator.service import RequestID, ServiceRequest
+
+    from .builder import build_installation, resolve_dmc
+    from .duis_xml import DuisError, parse_request, render_missing_code_note, render_response
+
+    # 1. Read everything first: one bad file means nothing runs, nothing is written.
+    paths = _expand(list(args.files))
+    if not paths:
+        return _bad_input("no DUIS XML files given (folders held no *.xml)")
+    requests = []
+    for path in paths:
+        try:
+            requests.append(parse_request(path))
+        except DuisError as exc:
+            source = exc.source or str(path)
+            where = f"{source}, line {exc.line}" if exc.line else source
+            print(f"{where}: {exc.reason}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    try:
+        spec = resolve_dmc(args.dmc)
+    except (KeyError, ValueError) as exc:
+        return _bad_input(f"--dmc {args.dmc!r}: {exc}")
+
+    clock = VirtualClock()
+    setup: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    responses: list[Any] = []
+
+    async def main() -> None:
+        inst = build_installation(spec, clock, seed=args.seed)
+        inst.start()
+        present = _types_present(inst)
+        joined_in_setup: set[str] = set()
+        try:
+            if "PPMID" in present:
+                ppmid = inst.eui_of("PPMID")
+                code = _label_code_hex(inst, ppmid)
+                request = inst.request("8.11", "CHF", DeviceID=ppmid, RequestType="Add",
+                                       JoinTimePeriod=_SETUP_JOIN_PERIOD,
+                                       InstallCode=code or "")
+                response = await inst.submit(request)
+                await clock.sleep(_SETUP_SLEEP)
+                joined_in_setup.add("PPMID")
+                setup.append({"step": "join PPMID (8.11 Add with its label install code, "
+                                      f"JoinTimePeriod {_SETUP_JOIN_PERIOD}, then "
+                                      f"{_SETUP_SLEEP} s virtual)",
+                              "request_id": str(request.request_id),
+                              "response_code": response.response_code,
+                              "reason": response.reason})
+            for duis in requests:
+                rid = duis.request_id
+                hint = _template_hint(rid.target)
+                device_type, why = _choose_type(duis.srv, hint, present)
+                if device_type is None:
+                    target = rid.target  # unknown here: the hub answers E19
+                    params: dict[str, Any] = dict(duis.params)
+                    changes: dict[str, list[Any]] = {}
+                else:
+                    target = inst.eui_of(device_type)
+                    params, changes = _map_params(duis.srv, dict(duis.params), inst, present,
+                                                  joined_in_setup)
+                request = ServiceRequest(RequestID(rid.originator, target, rid.counter),
+                                         duis.srv, params, duis.command_variant)
+                entry: dict[str, Any] = {
+                    "file": duis.source, "srv": duis.srv,
+                    "original_target": rid.target, "emulated_target": target,
+                    "emulated_device_type": device_type, "retarget": why,
+                    "param_mapping": changes,
+                }
+                try:
+                    response = await inst.submit(request)
+                except Exception as exc:  # one request must not stop the run
+                    entry.update(response_code=None, reason=f"emulator error: {exc!r}",
+                                 error=True)
+                    response = None
+                else:
+                    entry.update(response_code=response.response_code, reason=response.reason)
+                    if (duis.srv == "8.11" and response.ok
+                            and params.get("RequestType", "Add") == "Add"):
+                        # Let the join window run so the device can join before what follows.
+                        await clock.sleep(int(response.body.get("JoinTimePeriod", 0) or 0) + 1)
+                entries.append(entry)
+                responses.append(response)
+        finally:
+            inst.medium.close()
+
+    clock.run(main())
+
+    # 2. Write the responses and the index.
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    missing = 0
+    for entry, response in zip(entries, responses, strict=True):
+        stem = _unique_stem(Path(entry["file"]).stem, used)
+        if response is None:
+            name = f"{stem}.error.json"
+            (out / name).write_text(json.dumps(entry, indent=2) + "\n")
+            missing += 1
+        elif response.response_code is None:
+            name = f"{stem}.missing-code.json"
+            (out / name).write_text(
+                json.dumps(render_missing_code_note(response), indent=2, sort_keys=True) + "\n")
+            missing += 1
+        else:
+            try:
+                xml = render_response(response)
+            except DuisError as exc:
+                # A code outside the DUIS list (or similar): keep the run going, say so.
+                name = f"{stem}.error.json"
+                entry["reason"] = f"cannot write a DUIS response: {exc.reason}"
+                entry["error"] = True
+                (out / name).write_text(json.dumps(entry, indent=2) + "\n")
+                missing += 1
+            else:
+                name = f"{stem}.response.xml"
+                (out / name).write_bytes(xml)
+        entry["output"] = name
+    index = {"dmc": spec.id, "seed": args.seed, "setup": setup, "files": entries}
+    (out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+
+    if args.json:
+        print(json.dumps(index, indent=2))
+    else:
+        for step in setup:
+            print(f"setup: {step['step']}: {step['response_code'] or '(no response code)'}")
+        width = max(len(Path(e["file"]).name) for e in entries)
+        for e in entries:
+            code = e["response_code"] or "(none)"
+            print(f"{Path(e['file']).name:<{width}}  {e['srv']:<7} {code:<6} {e['reason'] or ''}")
+        print(f"{len(entries)} requests, written to {out}/ (index.json)", file=sys.stderr)
+    return EXIT_NOT_MET if missing else EXIT_OK

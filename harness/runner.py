@@ -1,0 +1,380 @@
+"""Run packs against emulated installations and append every step to the record.
+
+Each test gets a fresh installation and virtual clock seeded from (seed, DMC,
+pack, test), so a test's result does not depend on what ran before it: a run
+killed half-way and resumed with ``--resume`` produces the same record lines
+(wall times aside) and the same ``summary.json`` as an uninterrupted run.
+Every line is flushed and fsynced as it is written, so nothing recorded is
+lost when a run dies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from s1bench import __version__
+from s1bench.emulator.clock import VirtualClock
+from s1bench.emulator.srv_catalogue import SRVS
+from s1bench.firmware_profiles.quirk_base import QUIRKS, make_quirk
+
+from .builder import DmcSpec, build_installation, resolve_dmc
+from .dcc import DccRole
+from .migration import MigrationState
+from .packs import Pack, PackTest, Step
+
+#: Success-case parameters for SRVs that need some (the SRV pack's data).
+SRV_CASES: dict[str, dict[str, Any]] = {
+    "2.2": {"UTRN": "73946144332040217315"},
+    "3.1": {"SupplierMessage": "s1bench DMCT"},
+    "6.5": {"RMSExtremeOverVoltageThreshold": 287},
+    "6.12": {"LowMediumPowerThreshold": 2300, "MediumHighPowerThreshold": 4600},
+    "6.22": {"AlertCode": "8F84", "Setting": "Enable"},
+    "6.15.1": {"RemotePartyRole": "Supplier"},
+}
+#: Covered by the migration pack's join test (they need a joined PPMID).
+SRV_PACK_EXCLUDES = ("8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.11")
+UNKNOWN_DEVICE = "00-DB-12-FF-FF-FF-FF-FF"
+
+
+class RecordWriter:
+    """Append-only JSON lines, each one durable before the next step runs."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fh = path.open("a", encoding="utf-8")
+
+    def write(self, line: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(line, sort_keys=True, default=str) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """Every complete line of a record; a torn last line (a crash) is ignored."""
+    out = []
+    if not path.exists():
+        return out
+    for text in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(text))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def _test_seed(seed: int, *parts: str) -> int:
+    return zlib.crc32("\x1f".join((str(seed), *parts)).encode())
+
+
+def _quirk_for_issue(issue: str) -> dict[str, Any]:
+    make_quirk("join_window_limit")  # fill the registry
+    for cls in QUIRKS.values():
+        if cls.issue == issue or (issue == "91340" and cls.issue == "91339"):
+            return {"id": cls.issue, "title": cls.title, "severity": cls.severity}
+    return {"id": issue, "title": f"Testing Issue {issue}", "severity": 2}
+
+
+def _dmc_quirks(spec: DmcSpec) -> set[str]:
+    names = {q.name for q in spec.dcc_quirks}
+    for info in spec.devices.values():
+        names.update(q.name for q in info.quirks)
+    return names
+
+
+def expand(pack: Pack, spec: DmcSpec) -> list[PackTest]:
+    """The tests of a pack for one DMC: each_srv becomes one test per SRV."""
+    out: list[PackTest] = []
+    for test in pack.tests:
+        if any(step.kind == "reproduce" for step in test.steps) and \
+                not all(step.kind == "reproduce" for step in test.steps):
+            raise ValueError(f"test {test.name!r}: reproduce steps stand alone in a test")
+        if test.steps[0].kind != "each_srv":
+            out.append(test)
+            continue
+        for srv, srv_spec in SRVS.items():
+            if srv in SRV_PACK_EXCLUDES:
+                continue
+            device = next((t for t in srv_spec.targets if t in spec.devices
+                           and srv in spec.devices[t].srvs), None)
+            if device is None:
+                continue
+            params = SRV_CASES.get(srv, {})
+            wrong = next((t for t in ("GSME", "ESME", "CHF") if t in spec.devices
+                          and t not in srv_spec.targets), None)
+            success = Step("srv", srv, device, params, {"response_code": "I0"},
+                           label=f"{srv} {srv_spec.name} on the {device}")
+            if wrong:
+                reject = Step("srv", srv, wrong, params, {"response_code": "E11"},
+                              label=f"{srv} to a {wrong}: rejected")
+            else:
+                reject = Step("srv", srv, "UNKNOWN", params, {"response_code": "E19"},
+                              label=f"{srv} to an unknown device: rejected")
+            out.append(PackTest(f"{test.name} {srv} {srv_spec.name}", (success, reject),
+                                test.line))
+    return out
+
+
+@dataclass
+class _Ctx:
+    dcc: DccRole
+    migration: MigrationState
+    mitigations: bool
+
+
+def _subst(ctx: _Ctx, value: Any) -> Any:
+    if not isinstance(value, str) or not value.startswith("$"):
+        return value
+    name, _, attr = value[1:].partition(".")
+    eui = ctx.dcc.installation.eui_of(name)
+    if attr == "install_code":
+        code = ctx.dcc.installation.labels[eui].install_code
+        return code.hex() if code else None
+    return eui
+
+
+def _check(step: Step, response: Any, ctx: _Ctx) -> list[str]:
+    failures = []
+    want = step.expect.get("response_code")
+    if want is not None:
+        allowed = want if isinstance(want, list) else [want]
+        if response.response_code not in allowed:
+            failures.append(f"response code {response.response_code or 'missing'}, "
+                            f"expected {' or '.join(allowed)}"
+                            + (f" ({response.reason})" if response.reason else ""))
+    for key, value in (step.expect.get("body") or {}).items():
+        got = response.body.get(key)
+        if value == "present" and got is None:
+            failures.append(f"body field {key} missing")
+        elif value != "present" and got != value:
+            failures.append(f"body field {key} = {got!r}, expected {value!r}")
+    joined = step.expect.get("joined")
+    if joined:
+        eui = _subst(ctx, joined)
+        rows = response.body.get("DeviceLog", [])
+        if not any(r["DeviceID"] == eui and r["Joined"] for r in rows):
+            failures.append(f"{joined} ({eui}) is not joined")
+    return failures
+
+
+async def _run_srv(ctx: _Ctx, step: Step) -> tuple[dict[str, Any], list[str]]:
+    inst = ctx.dcc.installation
+    params = {k: _subst(ctx, v) for k, v in step.params.items()}
+    if ctx.mitigations and "clamp" in step.mitigate:
+        for key, limit in step.mitigate["clamp"].items():
+            if key in params and int(params[key]) > int(limit):
+                params[key] = int(limit)
+    if step.device == "UNKNOWN":
+        request = inst.request(step.value, "CHF", **params)
+        request.request_id = type(request.request_id)(request.request_id.originator,
+                                                      UNKNOWN_DEVICE, request.request_id.counter)
+    else:
+        request = inst.request(step.value, step.device, **params)
+    response = await ctx.dcc.submit(request)
+    failures = _check(step, response, ctx)
+    if failures and ctx.mitigations and "retry_after_s" in step.mitigate:
+        await ctx.dcc.clock.sleep(float(step.mitigate["retry_after_s"]))
+        response = await ctx.dcc.submit(inst.request(step.value, step.device, **params))
+        failures = _check(step, response, ctx)
+    ex = ctx.dcc.exchanges[-1]
+    return {"request": ex.request, "response": ex.response}, failures
+
+
+async def _run_step(ctx: _Ctx, step: Step, spec: DmcSpec, seed: int
+                    ) -> tuple[str, dict[str, Any], list[str], dict[str, Any] | None]:
+    """Returns (verdict, record fields, failures, testing issue)."""
+    if step.kind == "wait":
+        await ctx.dcc.clock.sleep(float(step.value))
+        return "pass", {}, [], None
+    if step.kind == "migrate":
+        ok, text = await ctx.migration.step(step.value)
+        failures = [] if ok else [text]
+        want = step.expect.get("outcome")
+        if want and ctx.migration.outcome != want:
+            failures.append(f"outcome {ctx.migration.outcome}, expected {want}")
+        issue = None
+        if failures:
+            issue = {"id": f"MIG-{step.value}", "title": f"Migration step {step.value} failed",
+                     "severity": 2, "evidence": "; ".join(failures)}
+            # A failure a known quirk explains is raised as that Testing Issue.
+            for name in sorted(_dmc_quirks(spec)):
+                if name in ("dumb_after_migration", "mixed_supplier_unidentified"):
+                    known = make_quirk(name)
+                    issue = {"id": known.issue, "title": known.title,
+                             "severity": known.severity, "evidence": "; ".join(failures)}
+        return ("fail" if failures else "pass"), {
+            "migration": {"stage": step.value, "outcome": ctx.migration.outcome,
+                          "evidence": text}}, failures, issue
+    if step.kind == "srv":
+        if step.device not in spec.devices and step.device != "UNKNOWN":
+            return "skip", {}, [f"the DMC has no {step.device}"], None
+        named = [*step.params.values(), step.expect.get("joined")]
+        if any(isinstance(v, str) and v.startswith("$") and v[1:].split(".")[0]
+               not in spec.devices for v in named):
+            return "skip", {}, ["the DMC has no device this step names"], None
+        fields, failures = await _run_srv(ctx, step)
+        issue = None
+        if failures:
+            meta = _quirk_for_issue(step.raises) if step.raises else {
+                "id": f"NEW-{step.value}", "title": f"SRV {step.value} failed",
+                "severity": 2}
+            issue = {**meta, "evidence": "; ".join(failures)}
+        return ("fail" if failures else "pass"), fields, failures, issue
+    raise ValueError(f"step kind {step.kind} is run elsewhere")
+
+
+def _run_reproduce(step: Step, spec: DmcSpec, seed: int, mitigations: bool
+                   ) -> tuple[str, dict[str, Any], list[str], dict[str, Any] | None]:
+    from .reproduce import SCENARIOS, reproduce
+
+    scenario = SCENARIOS[step.value]
+    if scenario.quirk not in _dmc_quirks(spec):
+        return "skip", {}, [f"the DMC does not carry {scenario.quirk}"], None
+    result = reproduce(step.value, "mitigated" if mitigations else "quirky", seed=seed,
+                       dmc=spec.id)
+    fields = {"scenario": {"verdict": result.verdict, "evidence": result.evidence,
+                           "steps": len(result.steps)}}
+    defect = result.verdict in ("reproduced", "not-mitigated")
+    if not defect:
+        return "pass", fields, [], None
+    return "fail", fields, [result.evidence], {**result.testing_issue,
+                                               "evidence": result.evidence}
+
+
+def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: bool,
+             capture_dir: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One test on a fresh installation; returns (step lines, test line)."""
+    test_seed = _test_seed(seed, spec.id, pack.id, test.name)
+    clock = VirtualClock()
+    base = {"dmc": spec.id, "pack": pack.id, "test": test.name}
+    steps: list[dict[str, Any]] = []
+    issues: list[dict[str, Any]] = []
+
+    def record(index: int, step: Step, verdict: str, fields: dict[str, Any],
+               failures: list[str], started: float, at: str) -> None:
+        steps.append({"kind": "step", **base, "index": index,
+                      "step": step.label or f"{step.kind} {step.value}",
+                      "request": fields.get("request"), "response": fields.get("response"),
+                      **{k: v for k, v in fields.items() if k not in ("request", "response")},
+                      "verdict": verdict, "failures": failures, "virtual_time": at,
+                      "wall_ms": round((time.perf_counter() - started) * 1000, 3)})
+
+    if all(step.kind == "reproduce" for step in test.steps):
+        # A scenario runs its own installation on its own virtual clock.
+        for index, step in enumerate(test.steps):
+            started = time.perf_counter()
+            verdict, fields, failures, issue = _run_reproduce(step, spec, test_seed,
+                                                              mitigations)
+            record(index, step, verdict, fields, failures, started, "")
+            if issue:
+                issues.append(issue)
+        return _finish(steps, issues, base)
+
+    async def main() -> None:
+        capture = None
+        if capture_dir is not None:
+            safe = "".join(c if c.isalnum() else "-" for c in f"{spec.id}-{pack.id}-{test.name}")
+            capture = str(capture_dir / f"{safe}.pcap")
+        inst = build_installation(spec, clock, seed=test_seed, capture=capture)
+        inst.start()
+        dcc = DccRole(inst, spec.dcc_quirks, seed=test_seed, mitigations=mitigations)
+        ctx = _Ctx(dcc, MigrationState(dcc), mitigations)
+        try:
+            for index, step in enumerate(test.steps):
+                started = time.perf_counter()
+                verdict, fields, failures, issue = await _run_step(ctx, step, spec, test_seed)
+                record(index, step, verdict, fields, failures, started,
+                       clock.now().isoformat())
+                if issue:
+                    issues.append(issue)
+                if verdict == "fail":
+                    break
+        finally:
+            inst.medium.close()
+
+    clock.run(main())
+    return _finish(steps, issues, base)
+
+
+def _finish(steps: list[dict[str, Any]], issues: list[dict[str, Any]], base: dict[str, Any]
+            ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    verdicts = {s["verdict"] for s in steps}
+    verdict = "fail" if "fail" in verdicts else "skip" if verdicts == {"skip"} else "pass"
+    return steps, {"kind": "test", **base, "verdict": verdict, "testing_issues": issues,
+                   "virtual_time": steps[-1]["virtual_time"] if steps else None}
+
+
+def dmc_line(spec: DmcSpec) -> dict[str, Any]:
+    dmc = (spec.meta or {}).get("dmc")
+    threshold = {"1": 0, "2": 0, "3": 5, "4": 10}
+    children: list[dict[str, str]] = []
+    epcl = ""
+    if dmc is not None:
+        threshold = {str(k): v for k, v in dmc.testing_issue_threshold.items()}
+        epcl = dmc.epcl_id
+        if dmc.equivalence is not None:
+            ranges = ", ".join(f"{t} {r}" for t, r in dmc.equivalence.ranges.items())
+            children = [{"id": c, "reason": f"same models; firmware within {ranges}"}
+                        for c in dmc.equivalence.children]
+    return {"kind": "dmc", "dmc": spec.id, "title": spec.title, "status": spec.status,
+            "epcl_id": epcl, "testing_issue_threshold": threshold, "children": children,
+            "devices": [{"device_type": t, "manufacturer": i.manufacturer, "model": i.model,
+                         "firmware": i.firmware_version} for t, i in spec.devices.items()]}
+
+
+def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0,
+              mitigations: bool = False, capture: bool = False, resume: bool = False,
+              progress: Callable[[str], None] | None = None,
+              stop_after: int | None = None) -> Path:
+    """Run every pack on every DMC; returns the record path. Reports are separate."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "record.jsonl"
+    existing = read_lines(path) if resume else []
+    if not resume and path.exists():
+        path.unlink()
+    done = {(l["dmc"], l["pack"], l["test"]) for l in existing if l.get("kind") == "test"}
+    seen_dmcs = {l["dmc"] for l in existing if l.get("kind") == "dmc"}
+    writer = RecordWriter(path)
+    ran = 0
+    try:
+        if not existing:
+            scope = ",".join(dmc_ids + [p.id for p in packs]).encode()
+            writer.write({"kind": "run", "run_id": f"s1bench-{seed}-{zlib.crc32(scope):08x}",
+                          "seed": seed, "packs": [p.id for p in packs], "dmcs": dmc_ids,
+                          "mitigations": mitigations, "version": __version__,
+                          "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        for dmc_id in dmc_ids:
+            spec = resolve_dmc(dmc_id)
+            if dmc_id not in seen_dmcs:
+                writer.write(dmc_line(spec))
+            for pack in packs:
+                tests = expand(pack, spec)
+                for n, test in enumerate(tests, 1):
+                    if (spec.id, pack.id, test.name) in done:
+                        continue
+                    if stop_after is not None and ran >= stop_after:
+                        return path
+                    steps, test_line = run_test(spec, pack, test, seed, mitigations,
+                                                out / "captures" if capture else None)
+                    for line in steps:
+                        writer.write(line)
+                    writer.write(test_line)
+                    ran += 1
+                    if progress:
+                        progress(f"[{dmc_id}] {pack.id} {n}/{len(tests)} {test.name}: "
+                                 f"{test_line['verdict']}")
+        writer.write({"kind": "end",
+                      "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    finally:
+        writer.close()
+    return path
