@@ -123,18 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logs.configure(args.log_level, json=True if args.log_json else None)
     try:
-        func = args.func
-    except AttributeError:  # cli_profiles-style modules dispatch through run()
-        func = None
-    try:
-        if func is not None:
-            return int(func(args))
-        mod = sys.modules[f"s1bench.harness.{args.module}"]
-        return int(mod.run(args))
+        return int(args.func(args))
     except BadInput as exc:
         print(f"s1bench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the imported module's main so BadInput is one class under `python -m` too.
+    from s1bench.harness.cli import main as _main
+
+    raise SystemExit(_main())

@@ -233,9 +233,10 @@ async def _sdumb(run: Run) -> tuple[bool, str]:
           "change-of-supplier loss alerts")
 async def _s61224(run: Run) -> tuple[bool, str]:
     events = 6
+    meters = [t for t in ("ESME", "GSME") if t in
+              {label.device_type for label in run.inst.labels.values()}]
     for i in range(events):
-        device = "ESME" if i % 2 == 0 else "GSME"
-        await run.send(f"change of supplier #{i + 1}", "6.23", device)
+        await run.send(f"change of supplier #{i + 1}", "6.23", meters[i % len(meters)])
     if run.mitigate:
         sent = run.dcc.reconcile_cos_alerts()
         run.note(f"DCC reconciles CoS completions against alerts: {sent} sent late")

@@ -73,6 +73,15 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _cut_torn_tail(path: Path) -> None:
+    """A crash can leave half a line; drop it so appends start on a fresh line."""
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end != len(data):
+        with path.open("r+b") as fh:
+            fh.truncate(end)
+
+
 def _test_seed(seed: int, *parts: str) -> int:
     return zlib.crc32("\x1f".join((str(seed), *parts)).encode())
 
@@ -339,6 +348,8 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
     """Run every pack on every DMC; returns the record path. Reports are separate."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "record.jsonl"
+    if resume and path.exists():
+        _cut_torn_tail(path)
     existing = read_lines(path) if resume else []
     if not resume and path.exists():
         path.unlink()

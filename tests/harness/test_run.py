@@ -1,0 +1,84 @@
+"""`s1bench run`: packs as data, the durable record, resume, exit criteria."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from s1bench.harness.cli import main
+from s1bench.harness.packs import PackError, load_pack
+from s1bench.harness.runner import run_packs
+
+PACKS = ["standard-dormant-migration", "standard-srv", "testing-issues"]
+
+
+def _summary(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_aclara_raises_110031_at_severity_3_without_mitigations(tmp_path: Path) -> None:
+    code = main(["run", *PACKS, "--dmc", "aclara-ioc-dormant", "--out", str(tmp_path),
+                 "--quiet"])
+    dmc = _summary(tmp_path)["dmcs"]["aclara-ioc-dormant"]
+    issue = next(i for i in dmc["testing_issues"] if i["id"] == "110031")
+    assert issue["severity"] == 3
+    assert code == (0 if dmc["exit_criteria_met"] else 1)
+    html = (tmp_path / "report.html").read_text()
+    assert "110031" in html and "Exit criteria" in html
+
+
+def test_aclara_with_mitigations_does_not_raise_110031(tmp_path: Path) -> None:
+    main(["run", *PACKS, "--dmc", "aclara-ioc-dormant", "--mitigations", "--out",
+          str(tmp_path), "--quiet"])
+    dmc = _summary(tmp_path)["dmcs"]["aclara-ioc-dormant"]
+    assert all(i["id"] != "110031" for i in dmc["testing_issues"])
+
+
+def test_killed_run_resumes_to_the_same_summary(tmp_path: Path) -> None:
+    packs = [load_pack(name) for name in PACKS]
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    dmcs = ["aclara-ioc-dormant", "honeywell-elster-dormant"]
+    run_packs(packs, dmcs, whole, seed=3)
+    run_packs(packs, dmcs, broken, seed=3, stop_after=17)  # "killed" half-way
+    record = broken / "record.jsonl"
+    with record.open("a") as fh:
+        fh.write('{"kind": "step", "dmc": "torn')  # a line cut by the crash
+    lines_before = record.read_text().splitlines()[:-1]
+    assert main(["run", "--resume", str(broken), "--quiet"]) in (0, 1)
+    main(["run", *PACKS, *sum((["--dmc", d] for d in dmcs), []), "--seed", "3",
+          "--out", str(whole), "--quiet"])
+    assert record.read_text().splitlines()[: len(lines_before)] == lines_before
+    assert (broken / "summary.json").read_bytes() == (whole / "summary.json").read_bytes()
+
+
+def test_broken_pack_is_rejected_before_anything_runs(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pack: bad\ntests:\n  - name: x\n    steps:\n      - srv: '99.9'\n")
+    with pytest.raises(PackError) as err:
+        load_pack(str(bad))
+    assert "bad.yaml:5" in str(err.value) and "99.9" in str(err.value)
+    out = tmp_path / "out"
+    assert main(["run", str(bad), "--dmc", "reference", "--out", str(out), "--quiet"]) == 2
+    assert not (out / "record.jsonl").exists()
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("pack: p\ntests: [\n", "YAML error"),
+    ("pack: p\ntests:\n  - name: t\n    steps:\n      - srv: '4.1.1'\n        expect: {colour: red}\n",
+     "unknown expectation"),
+    ("pack: p\ntests:\n  - name: t\n    steps:\n      - teleport: 1\n", "exactly one of"),
+])
+def test_pack_errors_name_file_and_reason(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(PackError) as err:
+        load_pack(str(path))
+    assert "p.yaml" in str(err.value) and needle in str(err.value)
+
+
+def test_record_redacts_install_codes(tmp_path: Path) -> None:
+    run_packs([load_pack("standard-dormant-migration")], ["reference"], tmp_path)
+    text = (tmp_path / "record.jsonl").read_text()
+    assert '"InstallCode": "<redacted' in text
