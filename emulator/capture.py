@@ -46,7 +46,7 @@ class CaptureTap:
     def frame(self, data: bytes, when: datetime) -> None:
         stamp = when.timestamp()
         sec = int(stamp)
-        self._writer.write_packet(data, sec=sec, usec=int(round((stamp - sec) * 1e6)))
+        self._writer.write_packet(data, sec=sec, usec=round((stamp - sec) * 1e6))
         self.frames += 1
 
     def close(self) -> None:

@@ -107,10 +107,10 @@ class Device(HanNode):
 
     def on_zdo(self, src: int, message: zdo.ZdoMessage) -> None:
         # Mgmt_Leave_req with the rejoin flag is the hub's reset of a device.
-        if message.cluster == zdo.MGMT_LEAVE_REQ and message.fields["ieee"] == self.ieee:
-            if message.fields.get("flags", 0) & 0x80:
-                self.dumb = False
-                self.log_event(0x8F20, "device reset by the hub")
+        if (message.cluster == zdo.MGMT_LEAVE_REQ and message.fields["ieee"] == self.ieee
+                and message.fields.get("flags", 0) & 0x80):
+            self.dumb = False
+            self.log_event(0x8F20, "device reset by the hub")
 
     # ---- logs ------------------------------------------------------------
     def _zigbee_now(self) -> int:

@@ -104,7 +104,8 @@ class CommsHub(HanNode):
     async def submit(self, request: ServiceRequest) -> ServiceResponse:
         """Carry out one Service Request; always returns a response."""
         code, body, reason = await self._carry_out(request)
-        response = ServiceResponse(request.request_id, request.srv, str(code) if code else None, body,
+        response = ServiceResponse(request.request_id, request.srv,
+                                   str(code) if code else None, body,
                                    self.clock.now(), reason)
         if self.info.quirks:
             ctx = QuirkContext(self.clock.monotonic(), self.rng, self.quirk_memory)

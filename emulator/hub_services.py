@@ -335,7 +335,7 @@ async def read_inventory(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any])
             try:
                 values = await _read(hub, entry.ieee, se.BASIC, [
                     se.BASIC_MANUFACTURER, se.BASIC_MODEL, se.BASIC_SW_BUILD])
-            except Exception:  # noqa: BLE001 - one silent device must not hide the rest
+            except Exception:
                 row["Status"] = "NoResponse"
             else:
                 row.update({"Manufacturer": values[se.BASIC_MANUFACTURER],

@@ -86,6 +86,7 @@ class MacFrame:
         if fcf & 0x7 != FRAME_DATA:
             raise CodecError(LAYER, 0, f"frame type {fcf & 0x7} is not a data frame")
         if fcf & ~_FCF_ACK_REQUEST & 0xFFFF != _FCF_BASE:
-            raise CodecError(LAYER, 0, f"unsupported frame control {fcf:04x} (need short addresses)")
+            raise CodecError(LAYER, 0,
+                             f"unsupported frame control {fcf:04x} (need short addresses)")
         return cls(hdr.seq, hdr.pan, hdr.dst, hdr.src, bytes(body[HEADER_LEN:]),
                    bool(fcf & _FCF_ACK_REQUEST))

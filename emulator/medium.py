@@ -30,6 +30,7 @@ class Station(Protocol):
 
     short: int
     ieee: int
+    pan: int
 
     def frame_received(self, frame: bytes) -> None: ...
 
@@ -80,14 +81,15 @@ class Medium(ABC):
             tap.close()
 
 
-def mac_destination(frame: bytes) -> int:
-    """The 802.15.4 short destination, read without decoding the frame.
+def mac_destination(frame: bytes) -> tuple[int, int]:
+    """The 802.15.4 (PAN id, short destination), read without decoding the frame.
 
     s1bench frames always use PAN ID compression with short addresses, so
-    the destination sits at bytes 5-6; routing on it keeps unicast delivery
-    to one station per frame.
+    the PAN sits at bytes 3-4 and the destination at 5-6; routing on them
+    keeps unicast delivery to one station per frame, and keeps the HANs of
+    thousands of installations sharing one medium apart.
     """
-    return frame[5] | (frame[6] << 8)
+    return frame[3] | (frame[4] << 8), frame[5] | (frame[6] << 8)
 
 
 # name -> "module:Class"; imported on first use.

@@ -30,27 +30,30 @@ class MemoryMedium(Medium):
         self.jitter = jitter
         self.loss = loss
         self._rng = random.Random(f"medium:{seed}")
-        self._stations: dict[int, list[Station]] = {}
-        self._all: list[Station] = []
+        # (PAN id, short address) -> stations; PAN id -> every station on that HAN.
+        self._stations: dict[tuple[int, int], list[Station]] = {}
+        self._pans: dict[int, list[Station]] = {}
         self._clock = clock
 
     def attach(self, station: Station) -> None:
-        if station in self._all:
+        members = self._pans.setdefault(station.pan, [])
+        if station in members:
             return
-        self._all.append(station)
-        self._stations.setdefault(station.short, []).append(station)
+        members.append(station)
+        self._stations.setdefault((station.pan, station.short), []).append(station)
 
     def detach(self, station: Station) -> None:
-        if station in self._all:
-            self._all.remove(station)
-            self._stations[station.short].remove(station)
+        members = self._pans.get(station.pan, [])
+        if station in members:
+            members.remove(station)
+            self._stations[(station.pan, station.short)].remove(station)
 
     def readdress(self, station: Station, old_short: int) -> None:
         """A station changed its short address (joined, or rejoined)."""
-        bucket = self._stations.get(old_short, [])
+        bucket = self._stations.get((station.pan, old_short), [])
         if station in bucket:
             bucket.remove(station)
-        self._stations.setdefault(station.short, []).append(station)
+        self._stations.setdefault((station.pan, station.short), []).append(station)
 
     def _now(self) -> datetime:
         return self._clock.now()  # type: ignore[attr-defined]
@@ -59,11 +62,11 @@ class MemoryMedium(Medium):
         self.stats.sent += 1
         if self._taps:
             self._tap(frame, self._now())
-        dst = mac_destination(frame)
+        pan, dst = mac_destination(frame)
         if dst == BROADCAST:
-            recipients = [s for s in self._all if s is not sender]
+            recipients = [s for s in self._pans.get(pan, ()) if s is not sender]
         else:
-            recipients = [s for s in self._stations.get(dst, ()) if s is not sender]
+            recipients = [s for s in self._stations.get((pan, dst), ()) if s is not sender]
         loop = asyncio.get_running_loop()
         rng = self._rng
         for station in recipients:

@@ -77,7 +77,8 @@ class HanNode:
     def send_zcl(self, dst: int, cluster: int, frame: zcl.ZclFrame, endpoint: int = 1) -> None:
         self.send_aps(dst, frame.encode(), cluster, aps.PROFILE_SE, endpoint)
 
-    def send_zdo(self, dst: int, message: zdo.ZdoMessage, *, broadcast_to: int | None = None) -> None:
+    def send_zdo(self, dst: int, message: zdo.ZdoMessage, *,
+                 broadcast_to: int | None = None) -> None:
         self.send_aps(dst, message.encode(), message.cluster, aps.PROFILE_ZDP, 0,
                       broadcast_to=broadcast_to)
 

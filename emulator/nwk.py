@@ -126,7 +126,8 @@ class NwkFrame:
         fcf = hdr.fcf
         version = (fcf >> 2) & 0xF
         if version != PROTOCOL_VERSION:
-            raise CodecError(LAYER, base, f"protocol version {version}, expected {PROTOCOL_VERSION}")
+            raise CodecError(LAYER, base,
+                             f"protocol version {version}, expected {PROTOCOL_VERSION}")
         if fcf & 0x0500:
             raise CodecError(LAYER, base, "multicast and source-routed frames are not supported")
         pos = _FIXED_LEN
@@ -165,7 +166,8 @@ class NwkFrame:
         try:
             frame.payload = cipher(key).decrypt(nonce, bytes(data[pos:]), aad)
         except InvalidTag:
-            raise CodecError(LAYER, base + pos, "MIC check failed (wrong key or tampered)") from None
+            raise CodecError(LAYER, base + pos,
+                             "MIC check failed (wrong key or tampered)") from None
         return frame
 
 

@@ -75,6 +75,8 @@ class Quirk:
     mitigation: ClassVar[str] = ""
     source: ClassVar[str] = ""
     params: ClassVar[dict[str, QuirkParam]] = {}
+    #: SRVs whose failure on a DMC with this quirk is this Testing Issue ("*": any).
+    affects: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **values: Any) -> None:
         unknown = sorted(set(values) - set(self.params))

@@ -10,7 +10,7 @@ memory dict) and return an :class:`Outcome` or a response; they never raise.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, ClassVar
 
 from s1bench.emulator.clock import DEFAULT_EPOCH
 from s1bench.emulator.devices import Outcome
@@ -28,6 +28,7 @@ VOLTAGE_ALERT = 0x8014
 
 @register
 class KeyRotationUnconfirmed(Quirk):
+    affects = ("6.15.1",)
     name = "key_rotation_unconfirmed"
     issue = "110031"
     title = "Key rotation applied but the first confirmation is missing"
@@ -40,7 +41,7 @@ class KeyRotationUnconfirmed(Quirk):
     )
     mitigation = "repeat the rotation >= 5 min later, within the 7-day window"
     source = "seed 001 (SEC Panel letter, 21 April 2020)"
-    params = {
+    params: ClassVar[dict[str, QuirkParam]] = {
         "retry_after_s": QuirkParam(
             "int", 300, "seconds after the first attempt before a repeat is confirmed", 0, 86_400
         ),
@@ -65,6 +66,7 @@ class KeyRotationUnconfirmed(Quirk):
 
 @register
 class JoinWindowLimit(Quirk):
+    affects = ("8.11",)
     name = "join_window_limit"
     issue = "91342"
     title = "SR 8.11 rejected when JoinTimePeriod exceeds 255 s"
@@ -73,7 +75,7 @@ class JoinWindowLimit(Quirk):
     behaviour = "the hub refuses an 8.11 Add whose JoinTimePeriod is above max_join_s; no join"
     mitigation = "clamp JoinTimePeriod to 255"
     source = "seed 000 §3 risk 10, §4.4"
-    params = {
+    params: ClassVar[dict[str, QuirkParam]] = {
         "max_join_s": QuirkParam("int", 255, "largest JoinTimePeriod the hub accepts", 1, 3600),
     }
 
@@ -94,6 +96,7 @@ class JoinWindowLimit(Quirk):
 
 @register
 class GasFlowOncePerDay(Quirk):
+    affects = ("6.7",)
     name = "gas_flow_once_per_day"
     issue = "91333"
     title = "SR 6.7 can only be run once per day"
@@ -102,8 +105,9 @@ class GasFlowOncePerDay(Quirk):
     behaviour = "a second 6.7 within period_s of the last accepted one is refused by the device"
     mitigation = "accept as a documented limitation (space 6.7 at least a day apart)"
     source = "seed 000 §4.4 (Itron Active)"
-    params = {
-        "period_s": QuirkParam("int", 86_400, "seconds before 6.7 is accepted again", 1, 7 * 86_400),
+    params: ClassVar[dict[str, QuirkParam]] = {
+        "period_s": QuirkParam("int", 86_400, "seconds before 6.7 is accepted again",
+                               1, 7 * 86_400),
     }
 
     def device_command(self, ctx: Any, device: Any, op: str, args: dict[str, Any]) -> Any:
@@ -127,7 +131,7 @@ class ResponseCodeMissing(Quirk):
     behaviour = "a seeded proportion of responses leave the hub with no ResponseCode"
     mitigation = "treat a response without a code as unconfirmed and re-read the outcome"
     source = "seed 000 §4.4 (Honeywell Elster Dormant)"
-    params = {
+    params: ClassVar[dict[str, QuirkParam]] = {
         "proportion": QuirkParam("float", 0.05, "share of responses without a code", 0.0, 1.0),
     }
 
@@ -143,6 +147,7 @@ class ResponseCodeMissing(Quirk):
 
 @register
 class AlertFlood(Quirk):
+    affects = ("6.5", "6.12")
     name = "alert_flood"
     issue = "risk-11"
     title = "Power and voltage alerts flood; DNO threshold changes rejected"
@@ -154,8 +159,9 @@ class AlertFlood(Quirk):
     )
     mitigation = "monitor alert volumes with regular reports; disable the alerts (6.22)"
     source = "seed 000 §3 risk 11"
-    params = {
-        "alerts_per_hour": QuirkParam("float", 4.0, "power/voltage alerts raised per hour", 0, 3600),
+    params: ClassVar[dict[str, QuirkParam]] = {
+        "alerts_per_hour": QuirkParam("float", 4.0, "power/voltage alerts raised per hour",
+                                      0, 3600),
         "reject_thresholds": QuirkParam("bool", True, "refuse 6.5 and 6.12"),
     }
 
@@ -181,6 +187,7 @@ class AlertFlood(Quirk):
 
 @register
 class BoostUnavailableAfterEnrolment(Quirk):
+    affects = ("7.5", "7.6", "7.9", "7.10")
     name = "boost_unavailable_after_enrolment"
     issue = "liberty-110"
     title = "Boost configuration and remote override unavailable after enrolment"
@@ -192,7 +199,7 @@ class BoostUnavailableAfterEnrolment(Quirk):
     )
     mitigation = "documented restriction (DCC letter to suppliers, 8 March 2021)"
     source = "seed 002 §1"
-    params = {}
+    params: ClassVar[dict[str, QuirkParam]] = {}
 
     def device_command(self, ctx: Any, device: Any, op: str, args: dict[str, Any]) -> Any:
         if op in ("boost_config", "aux_load_override") and device.enrolled:
@@ -203,6 +210,7 @@ class BoostUnavailableAfterEnrolment(Quirk):
 
 @register
 class DumbAfterMigration(Quirk):
+    affects = ("*",)
     name = "dumb_after_migration"
     issue = "dumb-mode"
     title = "Migration leaves the device operating dumb"
@@ -214,7 +222,7 @@ class DumbAfterMigration(Quirk):
     )
     mitigation = "recover the device (it is not bricked); neither rolled back nor fixed forward"
     source = "seed 000 LSC 1 and residual risk 8"
-    params = {
+    params: ClassVar[dict[str, QuirkParam]] = {
         "proportion": QuirkParam("float", 1.0, "share of migrations that leave it dumb", 0.0, 1.0),
     }
 
@@ -229,6 +237,7 @@ class DumbAfterMigration(Quirk):
 
 @register
 class CosAlertDropped(Quirk):
+    affects = ("6.23",)
     name = "cos_alert_dropped"
     issue = "61224"
     title = "Change-of-supplier loss alerts not sent in 1/3 of CoS events"
@@ -238,7 +247,7 @@ class CosAlertDropped(Quirk):
     behaviour = "the DCC drops the CoS loss alert for a seeded proportion of 6.23 events"
     mitigation = "reconcile completed CoS requests against alerts sent and send the missing ones"
     source = "seed 000 §4.4"
-    params = {
+    params: ClassVar[dict[str, QuirkParam]] = {
         "proportion": QuirkParam("float", 1 / 3, "share of CoS events without the alert", 0.0, 1.0),
     }
 
@@ -249,6 +258,7 @@ class CosAlertDropped(Quirk):
 
 @register
 class DnoCertificateLocked(Quirk):
+    affects = ("6.15.1",)
     name = "dno_certificate_locked"
     issue = "risk-9"
     title = "A wrong DNO certificate cannot be replaced (DSP registration-data check)"
@@ -261,7 +271,7 @@ class DnoCertificateLocked(Quirk):
     )
     mitigation = "the DCC places the DNO certificate during migration"
     source = "seed 000 §3 risk 9"
-    params = {}
+    params: ClassVar[dict[str, QuirkParam]] = {}
 
 
 @register
@@ -275,4 +285,4 @@ class MixedSupplierUnidentified(Quirk):
     behaviour = "a migration of a Mixed installation stalls: no supplier for its dormant devices"
     mitigation = "the migration request names the responsible supplier for the dormant devices"
     source = "seed 001"
-    params = {}
+    params: ClassVar[dict[str, QuirkParam]] = {}

@@ -33,7 +33,7 @@ def resolve_dmc(dmc_id: str, *, fixed: bool = False) -> DmcSpec:
     if dmc_id == "reference" and not fixed:
         try:
             return _from_catalogue(dmc_id, fixed)
-        except Exception:  # noqa: BLE001 - the spine runs before the catalogue exists
+        except Exception:
             return DmcSpec("reference", "Reference installation (no quirks)", "Dormant",
                            dict(REFERENCE_DMC))
     return _from_catalogue(dmc_id, fixed)

@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.resume or args.out)
     packs_arg, dmcs, seed, mitigations = args.packs, args.dmc, args.seed, args.mitigations
     if args.resume:
-        head = next((l for l in read_lines(out / "record.jsonl") if l.get("kind") == "run"),
-                    None)
+        lines = read_lines(out / "record.jsonl")
+        head = next((line for line in lines if line.get("kind") == "run"), None)
         if head is None:
             raise BadInput(f"--resume {out}: no run record there")
         packs_arg = packs_arg or head["packs"]

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from s1bench.emulator.srv_catalogue import SRVS
 
 STEP_KINDS = ("srv", "migrate", "wait", "reproduce", "each_srv")
@@ -151,7 +150,7 @@ def load_pack(name: str) -> Pack:
     path = resolve_pack(name)
     file = str(path)
     try:
-        data = yaml.load(path.read_text(), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(path.read_text(), Loader=_LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise PackError(file, mark.line + 1 if mark else None, f"YAML error: {exc}") from None

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from s1bench import __version__
 from s1bench.emulator.clock import VirtualClock
 from s1bench.emulator.srv_catalogue import SRVS
 from s1bench.firmware_profiles.quirk_base import QUIRKS, make_quirk
+
+from s1bench import __version__
 
 from .builder import DmcSpec, build_installation, resolve_dmc
 from .dcc import DccRole
@@ -92,6 +93,19 @@ def _quirk_for_issue(issue: str) -> dict[str, Any]:
         if cls.issue == issue or (issue == "91340" and cls.issue == "91339"):
             return {"id": cls.issue, "title": cls.title, "severity": cls.severity}
     return {"id": issue, "title": f"Testing Issue {issue}", "severity": 2}
+
+
+def _explained_by(spec: DmcSpec, srv: str) -> dict[str, Any] | None:
+    """The known Testing Issue a failing SRV on this DMC is, if a quirk it carries says so.
+
+    The catalogue is public data (what the DCC knows of a DMC), so this reads
+    no device state: a failure no known quirk explains is a new Testing Issue.
+    """
+    quirks = [*spec.dcc_quirks, *(q for i in spec.devices.values() for q in i.quirks)]
+    for quirk in sorted(quirks, key=lambda q: q.name):
+        if srv in quirk.affects or "*" in quirk.affects:
+            return {"id": quirk.issue, "title": quirk.title, "severity": quirk.severity}
+    return None
 
 
 def _dmc_quirks(spec: DmcSpec) -> set[str]:
@@ -234,9 +248,10 @@ async def _run_step(ctx: _Ctx, step: Step, spec: DmcSpec, seed: int
         fields, failures = await _run_srv(ctx, step)
         issue = None
         if failures:
-            meta = _quirk_for_issue(step.raises) if step.raises else {
-                "id": f"NEW-{step.value}", "title": f"SRV {step.value} failed",
-                "severity": 2}
+            meta = (_quirk_for_issue(step.raises) if step.raises
+                    else _explained_by(spec, step.value) or {
+                        "id": f"NEW-{step.value}", "title": f"SRV {step.value} failed",
+                        "severity": 2})
             issue = {**meta, "evidence": "; ".join(failures)}
         return ("fail" if failures else "pass"), fields, failures, issue
     raise ValueError(f"step kind {step.kind} is run elsewhere")
@@ -353,8 +368,8 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
     existing = read_lines(path) if resume else []
     if not resume and path.exists():
         path.unlink()
-    done = {(l["dmc"], l["pack"], l["test"]) for l in existing if l.get("kind") == "test"}
-    seen_dmcs = {l["dmc"] for l in existing if l.get("kind") == "dmc"}
+    done = {(e["dmc"], e["pack"], e["test"]) for e in existing if e.get("kind") == "test"}
+    seen_dmcs = {e["dmc"] for e in existing if e.get("kind") == "dmc"}
     writer = RecordWriter(path)
     ran = 0
     try:

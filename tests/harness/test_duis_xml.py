@@ -34,16 +34,6 @@ SR = "{http://www.dccinterface.co.uk/ServiceUserGateway}"
 RID = RequestID.parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A2:1002")
 WHEN = datetime(2026, 1, 5, 9, 0, 0, 250_000, tzinfo=UTC)
 
-# srv_catalogue names these SRVs "JoinService"/"UnjoinService"; DUIS (every
-# template, and the schema's Request Body choice) splits them by criticality.
-CATALOGUE_NAME_MISMATCH = {
-    "8.7.1": "JoinServiceCritical",
-    "8.7.2": "JoinServiceNonCritical",
-    "8.8.1": "UnjoinServiceCritical",
-    "8.8.2": "UnjoinServiceNonCritical",
-}
-
-
 @pytest.fixture(scope="module")
 def schema():
     return load_schema()
@@ -84,14 +74,7 @@ def test_every_template_parses(templates):
         assert request.command_variant >= 1, name
 
 
-def _catalogue_case(srv: str):
-    if srv not in CATALOGUE_NAME_MISMATCH:
-        return srv
-    reason = f"srv_catalogue says {SRVS[srv].name}, DUIS says {CATALOGUE_NAME_MISMATCH[srv]}"
-    return pytest.param(srv, marks=pytest.mark.xfail(strict=True, reason=reason))
-
-
-@pytest.mark.parametrize("srv", [_catalogue_case(srv) for srv in sorted(SRVS)])
+@pytest.mark.parametrize("srv", sorted(SRVS))
 def test_catalogue_name_matches_template_body(templates, srv):
     bodies = {r.body_element for r in templates.values() if r.srv == srv}
     assert bodies, f"no template for SRV {srv}"

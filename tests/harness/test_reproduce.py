@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from s1bench.firmware_profiles.quirk_base import QUIRKS, make_quirk
 from s1bench.harness.cli import main
 from s1bench.harness.reproduce import EXPECTED, SCENARIOS, VARIANTS, reproduce
@@ -29,7 +28,8 @@ def test_three_way_scenario(issue: str, variant: str) -> None:
     assert result.steps, "a scenario must leave its steps behind as evidence"
 
 
-def test_110031_first_rotation_unconfirmed_but_key_changed(capsys: pytest.CaptureFixture[str]) -> None:
+def test_110031_first_rotation_unconfirmed_but_key_changed(
+        capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["reproduce", "110031", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     rotation = next(s for s in out["steps"] if s["step"].startswith("rotate"))

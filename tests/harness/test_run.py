@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from s1bench.harness.cli import main
 from s1bench.harness.packs import PackError, load_pack
 from s1bench.harness.runner import run_packs
@@ -47,7 +46,7 @@ def test_killed_run_resumes_to_the_same_summary(tmp_path: Path) -> None:
         fh.write('{"kind": "step", "dmc": "torn')  # a line cut by the crash
     lines_before = record.read_text().splitlines()[:-1]
     assert main(["run", "--resume", str(broken), "--quiet"]) in (0, 1)
-    main(["run", *PACKS, *sum((["--dmc", d] for d in dmcs), []), "--seed", "3",
+    main(["run", *PACKS, *[arg for d in dmcs for arg in ("--dmc", d)], "--seed", "3",
           "--out", str(whole), "--quiet"])
     assert record.read_text().splitlines()[: len(lines_before)] == lines_before
     assert (broken / "summary.json").read_bytes() == (whole / "summary.json").read_bytes()
@@ -66,7 +65,8 @@ def test_broken_pack_is_rejected_before_anything_runs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text, needle", [
     ("pack: p\ntests: [\n", "YAML error"),
-    ("pack: p\ntests:\n  - name: t\n    steps:\n      - srv: '4.1.1'\n        expect: {colour: red}\n",
+    ("pack: p\ntests:\n  - name: t\n    steps:\n      - srv: '4.1.1'\n"
+     "        expect: {colour: red}\n",
      "unknown expectation"),
     ("pack: p\ntests:\n  - name: t\n    steps:\n      - teleport: 1\n", "exactly one of"),
 ])
