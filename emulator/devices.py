@@ -72,7 +72,7 @@ class Device(HanNode):
         self.quirk_memory: dict[str, Any] = {}
         # Credentials: role -> fingerprint of the certificate in the slot.
         self.credentials: dict[str, str] = {
-            role: fingerprint(f"{ieee:016x}:{role}:smso".encode()) for role in mgmt.ROLES
+            role: fingerprint(f"{ieee:016x}:{role}:smso".encode()) for role in mgmt.INITIAL_ROLES
         }
         self.enrolled = False
         self.dumb = False
@@ -252,7 +252,7 @@ class Device(HanNode):
         if result.apply and role:
             self.credentials[role] = digest.hex()[:16].upper()
             # The DCC holds the device once its management credential is its own.
-            if role == "AccessControlBroker":
+            if role == "ACB":
                 self.enrolled = True
             self.log_event(0x8F1C, f"credential {role} replaced", security=True)
         if not result.confirm:

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from . import aps, mmo, nwk, se, zcl, zdo
+from . import aps, mgmt, mmo, nwk, se, zcl, zdo
 from .devices import DeviceInfo, QuirkContext, fingerprint
 from .node import COORDINATOR, HanNode
 from .service import Alert, ResponseCode, ServiceRequest, ServiceResponse, eui64_int, eui64_str
@@ -73,7 +73,7 @@ class CommsHub(HanNode):
         self._next_short = 0x0100
         self.quirk_memory: dict[str, Any] = {}
         self.credentials = {role: fingerprint(f"{ieee:016x}:{role}:smso".encode())
-                            for role in ("Supplier", "NetworkOperator", "AccessControlBroker")}
+                            for role in mgmt.INITIAL_ROLES}
         self.event_log: list[tuple[int, int, int, str]] = []
         self.security_log: list[tuple[int, int, int, str]] = []
 

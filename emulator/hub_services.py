@@ -79,8 +79,9 @@ def _kwh(wh: int) -> float:
 async def read_import_registers(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     values = await _read(hub, ieee, se.METERING,
                          [se.MET_CURRENT_SUMMATION_DELIVERED, se.MET_INSTANTANEOUS_DEMAND])
+    # The ESME counts Wh and the GSME dm3; both are reported in thousands.
     return {"ImportRegister": _kwh(values[se.MET_CURRENT_SUMMATION_DELIVERED]),
-            "ImportRegisterUnit": "kWh",
+            "ImportRegisterUnit": "kWh" if kind == "ESME" else "m3",
             "InstantaneousDemand": values[se.MET_INSTANTANEOUS_DEMAND]}
 
 
@@ -195,7 +196,7 @@ def _events(entries: list[tuple[int, int, int, str]]) -> list[dict[str, Any]]:
 
 @handles("6.13")
 async def read_log(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
-    security = p.get("LogToRead") == "Security"
+    security = p.get("LogToRead") in ("Security", "GSMESecurity")
     if kind == CHF:
         return {"LogToRead": p.get("LogToRead"),
                 "Events": _events(hub.security_log if security else hub.event_log)}

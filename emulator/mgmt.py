@@ -32,7 +32,11 @@ REFUSED = 4
 STATUS_TEXT = {OK: "success", FAILED: "failed", NOT_AUTHORISED: "not authorised",
                UNSUPPORTED: "unsupported", REFUSED: "refused"}
 
-ROLES = {"Supplier": 1, "NetworkOperator": 2, "AccessControlBroker": 3}
+#: DUIS RemotePartyRole values (schema type RemotePartyRole) and their slot numbers.
+ROLES = {"Supplier": 1, "NetworkOperator": 2, "ACB": 3, "Recovery": 4, "Root": 5,
+         "TransCoS": 6, "LoadController": 7}
+#: The slots a SMETS1 device is built with; others appear when first written.
+INITIAL_ROLES = ("Supplier", "NetworkOperator", "ACB")
 ROLE_NAMES = {v: k for k, v in ROLES.items()}
 TUNNEL_ID = 0x0001
 

@@ -27,9 +27,14 @@ class ParamSpec:
     maximum: int | None = None
     choices: tuple[str, ...] = ()
     default: Any = None
+    #: Other names DUIS bodies use for this parameter (flattened leaf or ``leaf@attr``).
+    aliases: tuple[str, ...] = ()
 
     def coerce(self, name: str, value: Any) -> Any:
         """Return the value in its Python type, or raise ValueError naming the parameter."""
+        if isinstance(value, list) and self.kind != "str":
+            # A repeated DUIS leaf (e.g. one per boost load): s1bench acts on the first.
+            value = value[0] if value else None
         try:
             return self._coerce(value)
         except (TypeError, ValueError) as exc:
@@ -108,6 +113,10 @@ class SrvSpec:
         """
         out = dict(params)
         for name, spec in self.params.items():
+            if params.get(name) is None:
+                alias = next((a for a in spec.aliases if params.get(a) is not None), None)
+                if alias is not None:
+                    params = {**params, name: params[alias]}
             if name in params and params[name] is not None:
                 out[name] = spec.coerce(name, params[name])
             elif spec.required:
@@ -117,7 +126,8 @@ class SrvSpec:
         return out
 
 
-_ROLES = ("Supplier", "NetworkOperator", "AccessControlBroker")
+# DUIS 5.4 schema type RemotePartyRole.
+_ROLES = ("ACB", "NetworkOperator", "Recovery", "Root", "Supplier", "TransCoS", "LoadController")
 
 
 def _spec(
@@ -143,7 +153,7 @@ SRVS: dict[str, SrvSpec] = {
             "Show a supplier message",
             SupplierMessage=ParamSpec("str", required=True, maximum=80),
         ),
-        _spec("4.1.1", "ReadInstantaneousImportRegisters", (ESME,), "Read import registers"),
+        _spec("4.1.1", "ReadInstantaneousImportRegisters", METERS, "Read import registers"),
         _spec("4.3", "ReadInstantaneousPrepayValues", METERS, "Read prepayment values"),
         _spec("4.18", "ReadMeterBalance", METERS, "Read the meter balance"),
         _spec(
@@ -186,14 +196,25 @@ SRVS: dict[str, SrvSpec] = {
             "ReadEventOrSecurityLog",
             (ESME, GSME, CHF),
             "Read a log",
-            LogToRead=ParamSpec("enum", choices=("Event", "Security"), default="Event"),
+            LogToRead=ParamSpec(
+                "enum",
+                choices=(
+                    "Event",
+                    "ALCSEvent",
+                    "PowerEvent",
+                    "Security",
+                    "GSMEEvent",
+                    "GSMESecurity",
+                ),
+                default="Event",
+            ),
         ),
         _spec(
             "6.15.1",
             "UpdateSecurityCredentialsKRP",
             (ESME, GSME, CHF),
             "Replace a remote party's credentials (key rotation)",
-            RemotePartyRole=ParamSpec("enum", choices=_ROLES, default="AccessControlBroker"),
+            RemotePartyRole=ParamSpec("enum", choices=_ROLES, default="ACB"),
             DigitalSigningCertificate=ParamSpec("str"),
         ),
         _spec(
@@ -227,29 +248,39 @@ SRVS: dict[str, SrvSpec] = {
             "ActivateAuxiliaryLoad",
             (ESME,),
             "Remote override: switch an auxiliary load on",
-            AuxiliaryLoad=ParamSpec("int", minimum=1, maximum=5, default=1),
-            DurationMinutes=ParamSpec("int", minimum=1, maximum=1440, default=30),
+            AuxiliaryLoad=ParamSpec(
+                "int", minimum=1, maximum=5, default=1, aliases=("ActivateALCSHCALCS@index",)
+            ),
+            DurationMinutes=ParamSpec(
+                "int", minimum=1, maximum=1440, default=30, aliases=("Duration",)
+            ),
         ),
         _spec(
             "7.6",
             "DeactivateAuxiliaryLoad",
             (ESME,),
             "Remote override: switch an auxiliary load off",
-            AuxiliaryLoad=ParamSpec("int", minimum=1, maximum=5, default=1),
+            AuxiliaryLoad=ParamSpec(
+                "int", minimum=1, maximum=5, default=1, aliases=("DeactivateALCSHCALCS@index",)
+            ),
         ),
         _spec(
             "7.9",
             "AddAuxiliaryLoadToBoostButton",
             (ESME,),
             "Add a load to the boost button",
-            AuxiliaryLoad=ParamSpec("int", minimum=1, maximum=5, default=1),
+            AuxiliaryLoad=ParamSpec(
+                "int", minimum=1, maximum=5, default=1, aliases=("AddToBoostButton@index",)
+            ),
         ),
         _spec(
             "7.10",
             "RemoveAuxiliaryLoadFromBoostButton",
             (ESME,),
             "Remove a load from the boost button",
-            AuxiliaryLoad=ParamSpec("int", minimum=1, maximum=5, default=1),
+            AuxiliaryLoad=ParamSpec(
+                "int", minimum=1, maximum=5, default=1, aliases=("RemoveFromBoostButton@index",)
+            ),
         ),
         _spec("7.11", "ReadBoostButtonDetails", (ESME,), "Read the boost button configuration"),
         _spec("8.2", "ReadInventory", (CHF,), "Read the installation's inventory over the HAN"),

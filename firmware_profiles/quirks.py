@@ -35,7 +35,7 @@ class KeyRotationUnconfirmed(Quirk):
     device_types = ("ESME", "GSME", "CHF")
     severity = 3
     behaviour = (
-        "SRV 6.15.1 on the management (AccessControlBroker) credential of an enrolled device "
+        "SRV 6.15.1 on the management (ACB) credential of an enrolled device "
         "rotates the key but sends no confirmation; a repeat at least retry_after_s after the "
         "first attempt is confirmed"
     )
@@ -50,7 +50,7 @@ class KeyRotationUnconfirmed(Quirk):
     def device_command(self, ctx: Any, device: Any, op: str, args: dict[str, Any]) -> Any:
         # A rotation replaces the management credential of a device the DCC
         # already controls; the migration's first replacement is not one.
-        if op != "update_credential" or args.get("role") != "AccessControlBroker":
+        if op != "update_credential" or args.get("role") != "ACB":
             return None
         if not device.enrolled:
             return None

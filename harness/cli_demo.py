@@ -21,7 +21,7 @@ DEMO_SRVS: list[tuple[str, str, dict[str, Any]]] = [
     ("3.1", "ESME", {"SupplierMessage": "Welcome to the DCC"}),
     ("6.7", "GSME", {}),
     ("7.4", "ESME", {}),
-    ("6.15.1", "ESME", {"RemotePartyRole": "AccessControlBroker"}),
+    ("6.15.1", "ESME", {"RemotePartyRole": "ACB"}),
     ("11.2", "CHF", {}),
 ]
 PACKS = ("standard-dormant-migration", "standard-srv", "testing-issues")

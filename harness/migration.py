@@ -38,7 +38,7 @@ def responsible_suppliers(dcc: Any, *, requesting_supplier: str = "supplier",
 # The state machine: request -> validate -> credentials -> commission.
 # ---------------------------------------------------------------------------
 
-ROLES = ("Supplier", "NetworkOperator", "AccessControlBroker")
+ROLES = ("Supplier", "NetworkOperator", "ACB")
 OUTCOMES = ("migrated", "rolled back", "fixed forward", "stalled", "dumb", "rejected")
 
 

@@ -88,7 +88,7 @@ def scenario(issue: str, quirk: str, dmc: str, summary: str, *,
 
 
 def _acb(response: ServiceResponse) -> str | None:
-    return response.body.get("Credentials", {}).get("AccessControlBroker")
+    return response.body.get("Credentials", {}).get("ACB")
 
 
 @scenario("110031", "key_rotation_unconfirmed", "aclara-ioc-dormant",
@@ -96,7 +96,7 @@ def _acb(response: ServiceResponse) -> str | None:
 async def _s110031(run: Run) -> tuple[bool, str]:
     before = _acb(await run.send("read credentials before the rotation", "6.24.1", "ESME"))
     first = await run.send("rotate the management key (first attempt)", "6.15.1", "ESME",
-                           RemotePartyRole="AccessControlBroker")
+                           RemotePartyRole="ACB")
     after = _acb(await run.send("read credentials after the rotation", "6.24.1", "ESME"))
     changed = before != after
     if first.ok:
@@ -108,7 +108,7 @@ async def _s110031(run: Run) -> tuple[bool, str]:
         return True, evidence
     await run.wait(300, "DCC repeats the rotation at least five minutes later (7-day window)")
     second = await run.send("rotate the management key (automated repeat)", "6.15.1", "ESME",
-                            RemotePartyRole="AccessControlBroker")
+                            RemotePartyRole="ACB")
     final = _acb(await run.send("read credentials after the repeat", "6.24.1", "ESME"))
     if second.ok:
         return False, f"{evidence}; the repeat 300 s later was confirmed (I0), key {final}"
@@ -199,7 +199,7 @@ async def _sliberty(run: Run) -> tuple[bool, str]:
     before = await run.send("add load 1 to the boost button before migration", "7.9", "ESME",
                             AuxiliaryLoad=1)
     await run.send("migration: replace the management credential", "6.15.1", "ESME",
-                   RemotePartyRole="AccessControlBroker")
+                   RemotePartyRole="ACB")
     boost_read = await run.send("read the boost button", "7.11", "ESME")
     kept = 1 in boost_read.body.get("BoostLoads", [])
     if run.mitigate:
@@ -218,7 +218,7 @@ async def _sliberty(run: Run) -> tuple[bool, str]:
           "an Itron dormant device left operating dumb by migration")
 async def _sdumb(run: Run) -> tuple[bool, str]:
     migrate = await run.send("migration: replace the management credential", "6.15.1", "ESME",
-                             RemotePartyRole="AccessControlBroker")
+                             RemotePartyRole="ACB")
     read = await run.send("read import registers after migration", "4.1.1", "ESME")
     if run.mitigate and not read.ok:
         reached = run.inst.recover(run.inst.eui_of("ESME"))

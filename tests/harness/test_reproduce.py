@@ -35,8 +35,8 @@ def test_110031_first_rotation_unconfirmed_but_key_changed(
     rotation = next(s for s in out["steps"] if s["step"].startswith("rotate"))
     reads = [s for s in out["steps"] if s["step"].startswith("read credentials")]
     assert rotation["response"]["response_code"] != "I0"
-    before = reads[0]["response"]["body"]["Credentials"]["AccessControlBroker"]
-    after = reads[1]["response"]["body"]["Credentials"]["AccessControlBroker"]
+    before = reads[0]["response"]["body"]["Credentials"]["ACB"]
+    after = reads[1]["response"]["body"]["Credentials"]["ACB"]
     assert before != after  # the key did change although no success came back
     assert out["verdict"] == "reproduced"
     assert out["testing_issue"]["severity"] == 3
