@@ -84,7 +84,7 @@ class TransportKey:
         aad = header + bytes([patched]) + aux_tail
         plain = (
             bytes([CMD_TRANSPORT_KEY, KEY_TYPE_NETWORK])
-            + self.network_key[::-1]  # keys travel little-endian on air
+            + self.network_key  # byte for byte, as the key is used (DOMAIN.md)
             + bytes([self.key_seq])
             + self.dest_ieee.to_bytes(8, "little")
             + self.source_ieee.to_bytes(8, "little")
@@ -145,6 +145,6 @@ def parse_transport_key(payload: bytes, base: int = 0) -> tuple[int, bytes, int,
     """(key type, key, key seq, dest ieee, source ieee) from a Transport Key payload."""
     need(LAYER, payload, 0, 1 + 16 + 1 + 16, "Transport Key payload")
     key_type = payload[0]
-    key = bytes(payload[1:17])[::-1]
+    key = bytes(payload[1:17])
     return (key_type, key, payload[17], int.from_bytes(payload[18:26], "little"),
             int.from_bytes(payload[26:34], "little"))

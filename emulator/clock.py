@@ -15,6 +15,8 @@ A warping loop must not host real I/O (MQTT, serial): such runs use
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import selectors
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -80,11 +82,32 @@ class _WarpSelector(selectors.BaseSelector):
         return self._real.get_map()
 
 
+class _OrderedTimer(asyncio.TimerHandle):
+    """A timer that, at equal deadlines, runs in the order it was scheduled.
+
+    asyncio's heap breaks ties arbitrarily; under virtual time ties are the
+    rule (time does not move between two sends), and frames sent back to back
+    must arrive in order.
+    """
+
+    __slots__ = ("_seq",)
+
+    def __init__(self, seq: int, *args: Any) -> None:
+        super().__init__(*args)
+        self._seq = seq
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, _OrderedTimer) and self._when == other._when:
+            return self._seq < other._seq
+        return super().__lt__(other)  # type: ignore[operator]
+
+
 class VirtualEventLoop(asyncio.SelectorEventLoop):
     """An asyncio loop whose ``time()`` is virtual and jumps to the next timer."""
 
     def __init__(self) -> None:
         self._virtual_now = 0.0
+        self._timer_seq = itertools.count()
         super().__init__(selector=_WarpSelector(self))
         # Timers due within this much of "now" run together; virtual time is
         # exact, so no slack is needed.
@@ -92,6 +115,14 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._virtual_now
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
+                context: Any = None) -> asyncio.TimerHandle:
+        self._check_closed()  # type: ignore[attr-defined]
+        timer = _OrderedTimer(next(self._timer_seq), when, callback, args, self, context)
+        heapq.heappush(self._scheduled, timer)  # type: ignore[attr-defined]
+        timer._scheduled = True  # type: ignore[attr-defined]
+        return timer
 
     def _advance(self, seconds: float) -> None:
         self._virtual_now += seconds

@@ -224,7 +224,7 @@ class Device(HanNode):
         req = se.GET_EVENT_LOG.parse(frame.payload)
         log_id = req.event_control_log_id & 0x0F
         source = self.security_log if log_id == se.LOG_SECURITY else self.event_log
-        limit = req.number_of_events or 10
+        limit = min(req.number_of_events or 10, se.MAX_EVENTS_PER_LOG)
         events = source[-limit:]
         self.reply(src, se.EVENTS, frame, se.EVT_PUBLISH_EVENT_LOG,
                    se.publish_event_log(events, total=len(source)))

@@ -20,7 +20,7 @@ import structlog
 
 from . import aps, mgmt, mmo, nwk, se, zcl, zdo
 from .devices import DeviceInfo, QuirkContext, fingerprint
-from .node import COORDINATOR, HanNode
+from .node import COORDINATOR, PAYLOAD_ERRORS, HanNode
 from .service import Alert, ResponseCode, ServiceRequest, ServiceResponse, eui64_int, eui64_str
 from .srv_catalogue import CHF, SRVS
 
@@ -163,6 +163,9 @@ class CommsHub(HanNode):
             body = await handler(self, ieee, device_type, params)
         except NoResponse as exc:
             return ResponseCode.NO_RESPONSE, {}, str(exc) or "no response from the device"
+        except PAYLOAD_ERRORS as exc:
+            return (ResponseCode.NO_RESPONSE, {},
+                    f"malformed answer from the device ({type(exc).__name__}: {exc})")
         except Rejected as exc:
             return exc.code, {}, exc.reason
         return ResponseCode.SUCCESS, body, None

@@ -204,7 +204,8 @@ async def read_log(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> di
                                 se.GET_EVENT_LOG.build({
                                     "event_control_log_id": se.LOG_SECURITY if security
                                     else se.LOG_GENERAL, "event_id": 0, "start_time": 0,
-                                    "end_time": 0xFFFFFFFF, "number_of_events": 20,
+                                    "end_time": 0xFFFFFFFF,
+                                    "number_of_events": se.MAX_EVENTS_PER_LOG,
                                     "event_offset": 0}))
     return {"LogToRead": p.get("LogToRead"), "Events": _events(se.parse_publish_event_log(
         answer.payload))}

@@ -10,10 +10,25 @@ same virtual instants.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from datetime import datetime
 
 from .medium import BROADCAST, Medium, Station, mac_destination
+
+#: Frame control, sequence, PAN id, destination and source: the least we route.
+MIN_FRAME = 9
+
+
+def _number(name: str, value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number of seconds (or a probability), "
+                         f"got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return number
 
 
 class MemoryMedium(Medium):
@@ -22,6 +37,8 @@ class MemoryMedium(Medium):
     def __init__(self, latency: float = 0.005, jitter: float = 0.0, loss: float = 0.0,
                  seed: int = 0, clock: object | None = None) -> None:
         super().__init__()
+        latency, jitter, loss = (_number("latency", latency), _number("jitter", jitter),
+                                 _number("loss", loss))
         if latency < 0 or jitter < 0:
             raise ValueError("latency and jitter must be >= 0 seconds")
         if not 0.0 <= loss < 1.0:
@@ -62,6 +79,9 @@ class MemoryMedium(Medium):
         self.stats.sent += 1
         if self._taps:
             self._tap(frame, self._now())
+        if len(frame) < MIN_FRAME:
+            self.stats.malformed += 1  # an Ack or a runt: nothing to route on
+            return
         pan, dst = mac_destination(frame)
         if dst == BROADCAST:
             recipients = [s for s in self._pans.get(pan, ()) if s is not sender]

@@ -9,9 +9,11 @@ frame that fails to decode is counted and logged with its layer and offset
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import structlog
+from construct import ConstructError
 
 from . import aps, mac, mmo, nwk, zcl, zdo
 from .codec_errors import CodecError
@@ -20,6 +22,9 @@ from .medium import BROADCAST, Medium
 log = structlog.get_logger("s1bench.han")
 
 COORDINATOR = 0x0000
+
+#: What a command payload parser can raise on short or garbled bytes.
+PAYLOAD_ERRORS = (ConstructError, struct.error, IndexError, ValueError, UnicodeDecodeError)
 
 
 class HanNode:
@@ -124,6 +129,12 @@ class HanNode:
             self.medium.stats.malformed += 1
             log.warning("frame dropped", node=f"{self.ieee:016X}", layer=exc.layer,
                         offset=exc.offset, reason=exc.reason)
+        except PAYLOAD_ERRORS as exc:
+            # A well-formed frame whose command payload is short or garbled: drop
+            # it as a radio would, and count it, rather than crash the actor.
+            self.medium.stats.malformed += 1
+            log.warning("frame dropped", node=f"{self.ieee:016X}", layer="zbee_zcl_se",
+                        reason=f"{type(exc).__name__}: {exc}")
 
     # Hooks for subclasses.
     def on_nwk_command(self, frame: nwk.NwkFrame) -> None:

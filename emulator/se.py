@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from construct import Bytes, Int8ul, Int16ul, Int32sl, Int32ul, PascalString, Struct
 
+from .codec_errors import need
+
 # ---- clusters ----
 BASIC = 0x0000
 IDENTIFY = 0x0003
@@ -193,9 +195,15 @@ def parse_transfer_data(payload: bytes) -> tuple[int, bytes]:
     return int.from_bytes(payload[:2], "little"), payload[2:]
 
 
+#: The event count shares a byte with the log payload control: at most 15 per command.
+MAX_EVENTS_PER_LOG = 15
+
+
 def publish_event_log(events: list[tuple[int, int, int, str]], total: int | None = None) -> bytes:
     """Publish Event Log: total matches, command index, total commands,
     number of events + log payload control, then (log id, event id, time, data) each."""
+    if len(events) > MAX_EVENTS_PER_LOG:
+        raise ValueError(f"at most {MAX_EVENTS_PER_LOG} events fit one Publish Event Log")
     body = bytearray()
     body += (total if total is not None else len(events)).to_bytes(2, "little")
     body += bytes([0, 1])  # command index, total commands
@@ -208,10 +216,13 @@ def publish_event_log(events: list[tuple[int, int, int, str]], total: int | None
 
 
 def parse_publish_event_log(payload: bytes) -> list[tuple[int, int, int, str]]:
+    need("zbee_zcl_se", payload, 0, 5, "Publish Event Log header")
     count = payload[4] >> 4
     pos = 5
     out = []
     for _ in range(count):
+        need("zbee_zcl_se", payload, pos, 8, "event record")
+        need("zbee_zcl_se", payload, pos + 8, payload[pos + 7], "event data")
         log_id = payload[pos]
         event_id = int.from_bytes(payload[pos + 1 : pos + 3], "little")
         when = int.from_bytes(payload[pos + 3 : pos + 7], "little")

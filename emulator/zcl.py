@@ -193,6 +193,7 @@ def write_attributes_response(failures: list[tuple[int, int]]) -> bytes:
 
 
 def parse_write_attributes_response(payload: bytes, base: int = 0) -> list[tuple[int, int]]:
+    need(LAYER, payload, 0, 1, "Write Attributes Response status")
     if payload == bytes([STATUS_SUCCESS]):
         return []
     if len(payload) % 3:

@@ -7,10 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from scapy.utils import RawPcapReader
-
 from s1bench.emulator import aps, mac, mgmt, nwk, se, zcl
 from s1bench.emulator.capture import key_file_for, read_key_file, tshark_key_args
+from scapy.utils import RawPcapReader
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 CAPTURE_110031 = CAPTURES / "110031.pcap"

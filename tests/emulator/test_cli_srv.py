@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
 from pathlib import Path
 
 import pytest
-import structlog
+from s1bench.emulator import logs
 from s1bench.emulator.capture import read_key_file
 from s1bench.emulator.clock import VirtualClock
 from s1bench.harness.builder import build_installation, resolve_dmc
@@ -18,7 +19,7 @@ from s1bench.harness.cli import main
 def reset_logging():
     """main() points structlog at pytest's captured stderr; undo that after each test."""
     yield
-    structlog.reset_defaults()
+    logs.configure("warning", stream=sys.__stderr__)
 
 
 def srv(*args: str) -> list[str]:
@@ -77,7 +78,7 @@ def test_malformed_param_is_a_usage_error(capsys) -> None:
 
 
 def test_rejected_request_exits_1(capsys) -> None:
-    code = main(srv("--device", "gsme", "--srv", "4.1.1", "--json"))
+    code = main(srv("--device", "gsme", "--srv", "6.5", "--json"))
     result = json.loads(capsys.readouterr().out)
     assert code == 1
     assert result["response_code"] == "E11"

@@ -122,10 +122,6 @@ def test_call_later_order_is_deterministic_between_runs() -> None:
         assert _order_of(delays) == first
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: VirtualEventLoop runs timers with equal deadlines out of scheduling order: "
-    "asyncio's timer heap is not stable and virtual time does not move between calls, "
-    "so e.g. 8 call_later(1.0) run as [0, 2, 6, 5, 7, 1, 3, 4] (a wall loop gives FIFO)"))
 def test_call_later_with_equal_delays_runs_in_scheduling_order() -> None:
     fired = _order_of([1.0] * 8)
     assert [i for i, _ in fired] == list(range(8))

@@ -3,67 +3,33 @@
 Expected values here come from outside the code under test: published
 ZigBee vectors (install code -> link key, AES-MMO and HMAC-MMO from ZigBee
 spec Annex C), CRC catalogue check values, the 802.15.4 / ZigBee field layouts,
-and an independently written CRC and AES-CCM* nonce built in this file.
+and an independently written CRC and AES-CCM* nonce (codec_helpers.py).
+Property-based round trips and fuzzing live in test_codec_fuzz.py.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from codec_helpers import (
+    DEV_IEEE,
+    HUB_IEEE,
+    INSTALL_CODE_VECTORS,
+    KEY,
+    OTHER_KEY,
+    expect_codec_error,
+    install_code_keys,
+    kermit,
+    sample_nwk,
+    sample_transport_key,
+    with_fcs,
+)
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from s1bench.emulator import aps, mac, mmo, nwk, se, zcl, zdo
-from s1bench.emulator.codec_errors import CodecError
 
-FUZZ = settings(max_examples=400, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
-
-KEY = bytes.fromhex("D5B0FA35205689C01C537AAC93E6D9ED")
-OTHER_KEY = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
-HUB_IEEE = 0x00DB120000000000
-DEV_IEEE = 0x00DB120000000003
-
-# Published install-code vectors (ZigBee application notes; also used by bellows,
-# zigbee-herdsman, TI Z-Stack samples): code with CRC (little-endian) -> link key.
-INSTALL_CODE_VECTORS = [
-    ("83FED3407A939723A5C639B26916D505C3B5", "66B6900981E1EE3CA4206B6B861C02BB"),
-    ("83FED3407A939723A5C639FF4C12", "58C1828CF7F1C3FE29E7B1024AD84BFA"),
-    ("11223344556677884AF7", "41618FC0C83B0E14A589954B16E31466"),
-]
-
-
-def kermit(data: bytes) -> int:
-    """CRC-16/KERMIT written out bit by bit from its catalogue definition.
-
-    Polynomial 0x1021 processed MSB-first on bit-reversed input with init 0,
-    then the register reflected: the 802.15.4 FCS (ITU-T CRC-16).
-    """
-    reg = 0
-    for byte in data:
-        for bit in range(8):  # LSB of each octet goes first on air
-            incoming = (byte >> bit) & 1
-            top = (reg >> 15) & 1
-            reg = (reg << 1) & 0xFFFF
-            if top ^ incoming:
-                reg ^= 0x1021
-    return int(f"{reg:016b}"[::-1], 2)
-
-
-def expect_codec_error(layer: str, fn, *args, **kwargs) -> CodecError:
-    with pytest.raises(CodecError) as info:
-        fn(*args, **kwargs)
-    err = info.value
-    assert err.layer == layer, f"{err} reported by {err.layer}, expected {layer}"
-    assert isinstance(err.offset, int) and err.offset >= 0
-    assert err.reason
-    return err
-
-
-# ---------------------------------------------------------------- MAC / FCS ---
+# ------------------------------------------------------------- MAC / FCS ---
 
 def test_kermit_reference_is_the_catalogue_crc() -> None:
     assert kermit(b"123456789") == 0x2189  # CRC-16/KERMIT check value
@@ -72,13 +38,6 @@ def test_kermit_reference_is_the_catalogue_crc() -> None:
 def test_fcs_matches_catalogue_check_value() -> None:
     assert mac.fcs(b"123456789") == 0x2189
     assert mac.fcs_fast(b"123456789") == 0x2189
-
-
-@given(st.binary(max_size=130))
-@FUZZ
-def test_fcs_matches_independent_crc(data: bytes) -> None:
-    assert mac.fcs(data) == kermit(data)
-    assert mac.fcs_fast(data) == kermit(data)
 
 
 @pytest.mark.parametrize("ack", [False, True])
@@ -93,14 +52,6 @@ def test_mac_frame_layout_is_802154_data_frame_with_short_addresses(ack: bool) -
     assert raw[7:9] == bytes.fromhex("FEFF")
     assert raw[9:-2] == b"\xAA\xBB"
     assert raw[-2:] == kermit(raw[:-2]).to_bytes(2, "little")
-
-
-@given(seq=st.integers(0, 255), pan=st.integers(0, 0xFFFF), dst=st.integers(0, 0xFFFF),
-       src=st.integers(0, 0xFFFF), payload=st.binary(max_size=100), ack=st.booleans())
-@FUZZ
-def test_mac_round_trip(seq, pan, dst, src, payload, ack) -> None:
-    frame = mac.MacFrame(seq, pan, dst, src, payload, ack)
-    assert mac.MacFrame.decode(frame.encode()) == frame
 
 
 def test_mac_truncated_at_every_length() -> None:
@@ -125,29 +76,17 @@ def test_mac_payload_corruption_is_caught_by_fcs() -> None:
     expect_codec_error("ieee802154", mac.MacFrame.decode, bytes(raw))
 
 
-def _with_fcs(body: bytes) -> bytes:
-    return body + kermit(body).to_bytes(2, "little")
-
-
 @pytest.mark.parametrize("fcf", [0x8840, 0x8842, 0x8843, 0xCC41, 0x8849, 0x9841])
 def test_mac_rejects_non_data_or_unsupported_frame_control(fcf: int) -> None:
     body = fcf.to_bytes(2, "little") + bytes([7]) + bytes(6) + b"x"
-    err = expect_codec_error("ieee802154", mac.MacFrame.decode, _with_fcs(body))
+    err = expect_codec_error("ieee802154", mac.MacFrame.decode, with_fcs(body))
     assert err.offset == 0
 
 
-# ---------------------------------------------------------------------- NWK ---
-
-def _nwk(**overrides) -> nwk.NwkFrame:
-    base = dict(frame_type=nwk.FRAME_DATA, dst=0x0001, src=0x0000, radius=30, seq=9,
-                payload=b"\x00\x01\x02\x07\x01\x09\x01\x05hello", src_ieee=HUB_IEEE,
-                secured=True, frame_counter=0x01020304, sec_source=HUB_IEEE, key_seq=3)
-    base.update(overrides)
-    return nwk.NwkFrame(**base)
-
+# ------------------------------------------------------------------- NWK ---
 
 def test_nwk_frame_control_and_header_layout() -> None:
-    raw = _nwk(secured=False, dst_ieee=DEV_IEEE).encode()
+    raw = sample_nwk(secured=False, dst_ieee=DEV_IEEE).encode()
     fcf = int.from_bytes(raw[:2], "little")
     assert fcf & 0x3 == 0  # data
     assert (fcf >> 2) & 0xF == 2  # ZigBee PRO protocol version
@@ -160,41 +99,9 @@ def test_nwk_frame_control_and_header_layout() -> None:
     assert raw[16:24] == HUB_IEEE.to_bytes(8, "little")
 
 
-@given(frame_type=st.sampled_from([nwk.FRAME_DATA, nwk.FRAME_COMMAND]),
-       dst=st.integers(0, 0xFFFF), src=st.integers(0, 0xFFFF), radius=st.integers(0, 255),
-       seq=st.integers(0, 255), payload=st.binary(max_size=80),
-       src_ieee=st.none() | st.integers(0, 2**64 - 1),
-       dst_ieee=st.none() | st.integers(0, 2**64 - 1), route=st.integers(0, 3))
-@FUZZ
-def test_nwk_unsecured_round_trip(frame_type, dst, src, radius, seq, payload, src_ieee,
-                                  dst_ieee, route) -> None:
-    frame = nwk.NwkFrame(frame_type, dst, src, radius, seq, payload, src_ieee, dst_ieee, route)
-    assert nwk.NwkFrame.decode(frame.encode()) == frame
-    # A key given to decode does not matter for an unsecured frame.
-    assert nwk.NwkFrame.decode(frame.encode(), KEY) == frame
-
-
-@given(dst=st.sampled_from([0x0001, 0x8123, nwk.ALL_DEVICES, nwk.RX_ON_WHEN_IDLE,
-                            nwk.ALL_ROUTERS]),
-       counter=st.integers(0, 2**32 - 1), source=st.integers(0, 2**64 - 1),
-       key_seq=st.integers(0, 255), payload=st.binary(max_size=80),
-       key=st.binary(min_size=16, max_size=16))
-@FUZZ
-def test_nwk_secured_round_trip_unicast_and_broadcast(dst, counter, source, key_seq, payload,
-                                                      key) -> None:
-    frame = _nwk(dst=dst, frame_counter=counter, sec_source=source, key_seq=key_seq,
-                 payload=payload)
-    raw = frame.encode(key)
-    ciphertext = raw[8 + 8 + 14 : -4]
-    assert len(ciphertext) == len(payload)
-    if len(payload) >= 4:
-        assert ciphertext != payload  # encrypted on air
-    assert nwk.NwkFrame.decode(raw, key) == frame
-
-
 def test_nwk_security_header_on_air_and_independent_ccm_star() -> None:
     """Nonce and AAD rebuilt here from the ZigBee spec (4.5.2.2, A.2) open the frame."""
-    frame = _nwk()
+    frame = sample_nwk()
     raw = frame.encode(KEY)
     header_len = 8 + 8  # fixed + extended source
     aux = raw[header_len : header_len + 14]
@@ -215,11 +122,11 @@ def test_nwk_security_header_on_air_and_independent_ccm_star() -> None:
 
 def test_nwk_secured_encode_needs_a_key() -> None:
     with pytest.raises(ValueError, match="key"):
-        _nwk().encode()
+        sample_nwk().encode()
 
 
 def test_nwk_truncated_at_every_length() -> None:
-    raw = _nwk().encode(KEY)
+    raw = sample_nwk().encode(KEY)
     for cut in range(len(raw)):
         err = expect_codec_error("zbee_nwk", nwk.NwkFrame.decode, raw[:cut], KEY)
         assert err.offset <= max(cut, 8 + 8 + 14)
@@ -227,7 +134,7 @@ def test_nwk_truncated_at_every_length() -> None:
 
 @pytest.mark.parametrize("version", [0, 1, 3, 15])
 def test_nwk_wrong_protocol_version(version: int) -> None:
-    raw = bytearray(_nwk(secured=False).encode())
+    raw = bytearray(sample_nwk(secured=False).encode())
     raw[0] = (raw[0] & ~0x3C) | (version << 2)
     err = expect_codec_error("zbee_nwk", nwk.NwkFrame.decode, bytes(raw), KEY, base=9)
     assert err.offset == 9
@@ -236,7 +143,7 @@ def test_nwk_wrong_protocol_version(version: int) -> None:
 
 @pytest.mark.parametrize("position", ["header", "aux", "ciphertext", "mic"])
 def test_nwk_tampering_anywhere_authenticated_fails_the_mic(position: str) -> None:
-    raw = bytearray(_nwk().encode(KEY))
+    raw = bytearray(sample_nwk().encode(KEY))
     index = {"header": 6, "aux": 17, "ciphertext": 30, "mic": len(raw) - 1}[position]
     raw[index] ^= 0x01
     err = expect_codec_error("zbee_nwk", nwk.NwkFrame.decode, bytes(raw), KEY, base=9)
@@ -245,20 +152,20 @@ def test_nwk_tampering_anywhere_authenticated_fails_the_mic(position: str) -> No
 
 
 def test_nwk_wrong_key_fails_the_mic() -> None:
-    raw = _nwk().encode(KEY)
+    raw = sample_nwk().encode(KEY)
     err = expect_codec_error("zbee_nwk", nwk.NwkFrame.decode, raw, OTHER_KEY)
     assert "MIC" in err.reason
 
 
 def test_nwk_secured_without_a_key_is_a_codec_error_not_a_crash() -> None:
-    raw = _nwk().encode(KEY)
+    raw = sample_nwk().encode(KEY)
     err = expect_codec_error("zbee_nwk", nwk.NwkFrame.decode, raw, None)
     assert "key" in err.reason
 
 
 @pytest.mark.parametrize("ctl", [0x00, 0x08, 0x10, 0x18, 0x30])
 def test_nwk_unsupported_security_control(ctl: int) -> None:
-    raw = bytearray(_nwk().encode(KEY))
+    raw = bytearray(sample_nwk().encode(KEY))
     raw[16] = ctl
     err = expect_codec_error("zbee_nwk", nwk.NwkFrame.decode, bytes(raw), KEY, base=9)
     assert err.offset == 9 + 16
@@ -268,49 +175,21 @@ def test_nwk_unsupported_security_control(ctl: int) -> None:
     "BUG: CodecError.offset ignores `base` for truncation (codec_errors.need has no base), "
     "while version/MIC errors add it, so offsets in one frame mix two origins"))
 def test_nwk_truncation_offset_is_relative_to_the_whole_frame_like_other_errors() -> None:
-    raw = _nwk().encode(KEY)
+    raw = sample_nwk().encode(KEY)
     err = expect_codec_error("zbee_nwk", nwk.NwkFrame.decode, raw[:5], KEY, base=9)
     assert err.offset >= 9
 
 
-# ---------------------------------------------------------------------- APS ---
-
-@given(dst_ep=st.integers(0, 255), cluster=st.integers(0, 0xFFFF),
-       profile=st.sampled_from([aps.PROFILE_SE, aps.PROFILE_ZDP, 0x0104]),
-       src_ep=st.integers(0, 255), counter=st.integers(0, 255), payload=st.binary(max_size=60),
-       broadcast=st.booleans(), ack=st.booleans())
-@FUZZ
-def test_aps_data_round_trip(dst_ep, cluster, profile, src_ep, counter, payload, broadcast,
-                             ack) -> None:
-    frame = aps.ApsData(dst_ep, cluster, profile, src_ep, counter, payload, broadcast, ack)
-    raw = frame.encode()
-    assert raw[0] & 0x3 == 0 and (raw[0] >> 2) & 0x3 == (2 if broadcast else 0)
-    assert bool(raw[0] & 0x40) == ack
-    assert raw[2:4] == cluster.to_bytes(2, "little") and raw[4:6] == profile.to_bytes(2, "little")
-    assert aps.decode(raw) == frame
-
+# ------------------------------------------------------------------- APS ---
 
 def test_aps_unsecured_command_round_trip() -> None:
     decoded = aps.decode(bytes([0x01, 0x33, 0x05, 0xAA, 0xBB]))
     assert decoded == aps.ApsCommand(0x33, 0x05, b"\xAA\xBB")
 
 
-def _install_code_keys() -> tuple[bytes, bytes]:
-    code = bytes.fromhex(INSTALL_CODE_VECTORS[0][0])
-    link = mmo.link_key_from_install_code(code)
-    return link, mmo.key_transport_key(link)
-
-
-def _transport_key() -> tuple[aps.TransportKey, bytes]:
-    link, ktk = _install_code_keys()
-    tk = aps.TransportKey(counter=0x17, network_key=KEY, key_seq=2, dest_ieee=DEV_IEEE,
-                          source_ieee=HUB_IEEE, frame_counter=0x2A)
-    return tk, tk.encode(link, ktk)
-
-
-def test_transport_key_round_trip_with_key_transport_key() -> None:
-    tk, raw = _transport_key()
-    _, ktk = _install_code_keys()
+def test_transport_key_round_trip_with_keysample_transport_key() -> None:
+    _tk, raw = sample_transport_key()
+    _, ktk = install_code_keys()
     assert raw[0] == 0x21  # APS command frame, security
     assert raw[1] == 0x17
     ctl = raw[2]
@@ -325,13 +204,9 @@ def test_transport_key_round_trip_with_key_transport_key() -> None:
                                                      HUB_IEEE)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: aps.TransportKey.encode sends network_key[::-1] (aps.py 'keys travel little-endian') "
-    "and parse_transport_key reverses it back; keys are octet strings used byte for byte, so a "
-    "real device (and Wireshark) installs the reversed key and cannot read the NWK traffic"))
 def test_transport_key_carries_the_network_key_byte_for_byte() -> None:
-    tk, raw = _transport_key()
-    _, ktk = _install_code_keys()
+    _tk, raw = sample_transport_key()
+    _, ktk = install_code_keys()
     nonce = HUB_IEEE.to_bytes(8, "little") + (0x2A).to_bytes(4, "little") + bytes([raw[2] | 5])
     aad = raw[:2] + bytes([raw[2] | 5]) + raw[3:15]
     plain = AESCCM(ktk, tag_length=4).decrypt(nonce, raw[15:], aad)
@@ -341,8 +216,8 @@ def test_transport_key_carries_the_network_key_byte_for_byte() -> None:
 
 def test_transport_key_is_not_readable_with_the_raw_link_key() -> None:
     """The key-transport key (HMAC-MMO(link, 0x00)), not the link key itself, seals it."""
-    _, raw = _transport_key()
-    link, _ = _install_code_keys()
+    _, raw = sample_transport_key()
+    link, _ = install_code_keys()
     expect_codec_error("zbee_aps", aps.decode, raw, link)
     nonce = HUB_IEEE.to_bytes(8, "little") + (0x2A).to_bytes(4, "little") + bytes([raw[2] | 5])
     with pytest.raises(InvalidTag):
@@ -351,8 +226,8 @@ def test_transport_key_is_not_readable_with_the_raw_link_key() -> None:
 
 
 def test_transport_key_wrong_key_tampered_missing_key() -> None:
-    _, raw = _transport_key()
-    _, ktk = _install_code_keys()
+    _, raw = sample_transport_key()
+    _, ktk = install_code_keys()
     err = expect_codec_error("zbee_aps", aps.decode, raw, OTHER_KEY, base=33)
     assert err.offset == 33 + 15
     tampered = bytearray(raw)
@@ -362,8 +237,8 @@ def test_transport_key_wrong_key_tampered_missing_key() -> None:
 
 
 def test_aps_truncated_at_every_length() -> None:
-    _, raw = _transport_key()
-    _, ktk = _install_code_keys()
+    _, raw = sample_transport_key()
+    _, ktk = install_code_keys()
     for cut in range(len(raw)):  # short: truncation; long enough: the MIC fails
         err = expect_codec_error("zbee_aps", aps.decode, raw[:cut], ktk)
         assert err.offset <= len(raw)
@@ -383,7 +258,7 @@ def test_parse_transport_key_truncated() -> None:
     expect_codec_error("zbee_aps", aps.parse_transport_key, bytes(33))
 
 
-# ---------------------------------------------------------------------- ZDO ---
+# ------------------------------------------------------------------- ZDO ---
 
 ZDO_MESSAGES = [
     zdo.ZdoMessage(zdo.MGMT_PERMIT_JOINING_REQ, 1, {"duration": 0, "tc_significance": 1}),
@@ -429,31 +304,7 @@ def test_permit_durations_examples(total: int, expected: list[int]) -> None:
     assert zdo.permit_durations(total) == expected
 
 
-@given(st.integers(1, 100_000))
-def test_permit_durations_cover_the_window_with_legal_values(total: int) -> None:
-    parts = zdo.permit_durations(total)
-    assert sum(parts) == total
-    assert all(1 <= p <= 254 for p in parts)
-    assert len(parts) == math.ceil(total / 254)
-
-
-# ---------------------------------------------------------------------- ZCL ---
-
-@given(frame_type=st.sampled_from([zcl.TYPE_GLOBAL, zcl.TYPE_CLUSTER]),
-       direction=st.sampled_from([zcl.TO_SERVER, zcl.TO_CLIENT]), seq=st.integers(0, 255),
-       command=st.integers(0, 255), payload=st.binary(max_size=40), ddr=st.booleans(),
-       manufacturer=st.none() | st.integers(0, 0xFFFF))
-@FUZZ
-def test_zcl_header_round_trip(frame_type, direction, seq, command, payload, ddr,
-                               manufacturer) -> None:
-    frame = zcl.ZclFrame(frame_type, direction, seq, command, payload, ddr, manufacturer)
-    raw = frame.encode()
-    assert raw[0] & 0x3 == frame_type
-    assert (raw[0] >> 3) & 1 == direction
-    assert bool(raw[0] & 0x10) == ddr
-    assert bool(raw[0] & 0x04) == (manufacturer is not None)
-    assert zcl.ZclFrame.decode(raw) == frame
-
+# ------------------------------------------------------------------- ZCL ---
 
 def test_zcl_manufacturer_specific_layout() -> None:
     raw = zcl.ZclFrame(zcl.TYPE_CLUSTER, zcl.TO_CLIENT, 0x55, 0x07, b"\x99", False, 0x10F2).encode()
@@ -546,9 +397,6 @@ def test_write_attributes_response_round_trip() -> None:
     assert zcl.parse_write_attributes_response(raw) == failures
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: zcl.parse_write_attributes_response(b'') returns [] (all success); a Write "
-    "Attributes Response has at least one status byte, so an empty one should be a CodecError"))
 def test_empty_write_attributes_response_is_malformed() -> None:
     expect_codec_error("zbee_zcl", zcl.parse_write_attributes_response, b"")
 
@@ -595,7 +443,7 @@ def test_zigbee_time_epoch_is_2000() -> None:
     assert zcl.from_zigbee_time(1) - zcl.from_zigbee_time(0) == timedelta(seconds=1)
 
 
-# ----------------------------------------------------------------------- SE ---
+# ----------------------------------------------------------- SE payloads ---
 
 SE_CASES = {
     "PUBLISH_PRICE": dict(provider_id=1, rate_label="Standard \u00a3", issuer_event_id=2**31,
@@ -685,7 +533,7 @@ def test_publish_event_log_with_more_than_15_events_does_not_crash() -> None:
     assert 1 <= len(parsed) <= 15 and set(parsed) <= set(events)
 
 
-# -------------------------------------------------------------- install codes ---
+# ------------------------------------------------ install codes and keys ---
 
 @pytest.mark.parametrize("code, key", INSTALL_CODE_VECTORS)
 def test_install_code_to_link_key_published_vectors(code: str, key: str) -> None:
@@ -725,82 +573,3 @@ def test_key_transport_and_key_load_keys_differ_and_are_hmac_mmo() -> None:
 def test_bad_install_codes_are_refused_with_a_reason(code: str, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         mmo.link_key_from_install_code(bytes.fromhex(code))
-
-
-# ------------------------------------------------------- fuzz: only CodecError ---
-
-def _only_codec_error(fn, *args, **kwargs) -> None:
-    try:
-        fn(*args, **kwargs)
-    except CodecError:
-        pass
-
-
-SECURED_SAMPLE = _nwk().encode(KEY)
-_TK_RAW = _transport_key()[1]
-_KTK = _install_code_keys()[1]
-
-
-@given(st.binary(max_size=140))
-@FUZZ
-def test_fuzz_mac_decode(data: bytes) -> None:
-    _only_codec_error(mac.MacFrame.decode, data)
-    _only_codec_error(mac.MacFrame.decode, _with_fcs(data))
-
-
-@given(st.binary(max_size=120))
-@FUZZ
-def test_fuzz_nwk_decode_with_key(data: bytes) -> None:
-    _only_codec_error(nwk.NwkFrame.decode, data, KEY)
-    _only_codec_error(nwk.NwkFrame.decode, data, None)
-    # Random bytes behind a valid-looking secured header reach the crypto.
-    _only_codec_error(nwk.NwkFrame.decode, SECURED_SAMPLE[:30] + data, KEY)
-    _only_codec_error(nwk.NwkFrame.decode, bytes([0x08, 0x12]) + data, KEY)
-
-
-@given(st.data())
-@FUZZ
-def test_fuzz_nwk_bit_flips_of_a_real_frame(data) -> None:
-    raw = bytearray(SECURED_SAMPLE)
-    index = data.draw(st.integers(0, len(raw) - 1))
-    raw[index] ^= data.draw(st.integers(1, 255))
-    _only_codec_error(nwk.NwkFrame.decode, bytes(raw), KEY)
-
-
-@given(st.binary(max_size=100))
-@FUZZ
-def test_fuzz_aps_decode(data: bytes) -> None:
-    _only_codec_error(aps.decode, data, _KTK)
-    _only_codec_error(aps.decode, data, None)
-    _only_codec_error(aps.decode, bytes([0x21]) + data, _KTK)
-    _only_codec_error(aps.decode, _TK_RAW[:15] + data, _KTK)
-    _only_codec_error(aps.parse_transport_key, data)
-
-
-@given(st.binary(max_size=80))
-@FUZZ
-def test_fuzz_zcl_decoders(data: bytes) -> None:
-    _only_codec_error(zcl.ZclFrame.decode, data)
-    _only_codec_error(zcl.parse_read_attributes, data)
-    _only_codec_error(zcl.parse_read_attributes_response, data)
-    _only_codec_error(zcl.parse_write_attributes, data)
-    _only_codec_error(zcl.parse_write_attributes_response, data)
-    _only_codec_error(zcl.parse_default_response, data)
-
-
-@given(st.sampled_from([zdo.MGMT_PERMIT_JOINING_REQ, zdo.MGMT_PERMIT_JOINING_RSP,
-                        zdo.MGMT_LEAVE_REQ, zdo.MGMT_LEAVE_RSP, zdo.DEVICE_ANNCE, 0x0000,
-                        0x8000]), st.binary(max_size=20))
-@FUZZ
-def test_fuzz_zdo_decode(cluster: int, data: bytes) -> None:
-    _only_codec_error(zdo.ZdoMessage.decode, cluster, data)
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: se.parse_publish_event_log indexes the payload without length checks: a short or "
-    "inconsistent Publish Event Log raises IndexError (not CodecError) and escapes "
-    "hub_services.read_log"))
-@given(st.binary(max_size=40))
-@settings(max_examples=200, deadline=None)
-def test_fuzz_parse_publish_event_log(data: bytes) -> None:
-    _only_codec_error(se.parse_publish_event_log, data)
