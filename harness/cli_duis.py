@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli import EXIT_BAD_INPUT, EXIT_NOT_MET, EXIT_OK
+from .dcc import SECRET_PARAMS
 
 #: RTDS template EUIs end in a byte naming the device type (00-DB-12-34-56-78-90-Ax).
 _TEMPLATE_PREFIX = "00-DB-12-34-56-78-90-"
@@ -121,7 +122,11 @@ def _map_params(srv: str, params: dict[str, Any], inst: Any, present: set[str],
 
     def put(name: str, value: Any) -> None:
         if out.get(name) != value:
-            changes[name] = [out.get(name), value]
+            # Install codes are key material: the index says a code was swapped, not which.
+            shown = ([f"<redacted {len(str(v)) // 2} bytes>" if v else v
+                      for v in (out.get(name), value)] if name in SECRET_PARAMS
+                     else [out.get(name), value])
+            changes[name] = shown
             out[name] = value
 
     if srv == "8.11" and isinstance(out.get("DeviceID"), str):

@@ -82,3 +82,33 @@ def test_record_redacts_install_codes(tmp_path: Path) -> None:
     run_packs([load_pack("standard-dormant-migration")], ["reference"], tmp_path)
     text = (tmp_path / "record.jsonl").read_text()
     assert '"InstallCode": "<redacted' in text
+
+
+def test_no_key_material_in_records_reports_or_duis_output(tmp_path: Path) -> None:
+    """Keys live only in capture key files; nothing a reviewer reads carries them."""
+    from s1bench.emulator.capture import read_key_file
+
+    out = tmp_path / "run"
+    main(["run", "standard-dormant-migration", "--dmc", "reference", "--capture", "--out",
+          str(out), "--quiet"])
+    duis = tmp_path / "duis"
+    template = (Path(__file__).resolve().parents[3] / "shared" / "duis-templates" / "templates"
+                / "CCS01_8.11_SUCCESS_REQUEST_DUIS.XML")
+    main(["duis", str(template), "--dmc", "reference", "--out", str(duis)])
+    from s1bench.emulator.clock import VirtualClock
+    from s1bench.emulator.installation import REFERENCE_DMC, Installation
+    from s1bench.emulator.medium import make_medium
+
+    keys = {key.upper() for f in out.rglob("*.keys") for key, _ in read_key_file(f)}
+    assert keys, "the capture should have written key files to compare against"
+    clock = VirtualClock()
+    duis_installation = Installation(REFERENCE_DMC, make_medium("memory", clock=clock), clock)
+    keys |= {label.install_code.hex().upper() for label in duis_installation.labels.values()
+             if label.install_code}
+    readable = [f for d in (out, duis) for f in d.rglob("*")
+                if f.is_file() and f.suffix not in (".pcap", ".keys")]
+    assert any(f.name == "report.html" for f in readable)
+    for f in readable:
+        text = f.read_text(errors="replace").upper()
+        leaked = [k for k in keys if k in text]
+        assert not leaked, f"{f.name} carries key material"
