@@ -123,6 +123,7 @@ class GasFlowOncePerDay(Quirk):
 
 @register
 class ResponseCodeMissing(Quirk):
+    affects = ("*",)
     name = "response_code_missing"
     issue = "91339"
     title = "A small proportion of Service Responses lack response codes (91339 / 91340)"

@@ -51,8 +51,8 @@ def _srv_tour(out: Path, seed: int) -> None:
         try:
             for srv, device, params in DEMO_SRVS:
                 r = await inst.submit(inst.request(srv, device, **params))
-                body = ", ".join(f"{k}={v}" for k, v in r.body.items()
-                                 if not isinstance(v, list | dict))
+                body = ", ".join(f"{k}={v}" if not isinstance(v, list | dict)
+                                 else f"{k}: {len(v)} entries" for k, v in r.body.items())
                 rows.append((srv, device, r.response_code or "-", (body or r.reason or "")[:70]))
             ppmid = inst.eui_of("PPMID")
             code = inst.labels[ppmid].install_code

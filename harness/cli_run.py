@@ -73,10 +73,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_exit_table(summary: dict[str, Any]) -> None:
-    print(f"{'DMC':34} {'tests':>5} {'pass':>5} {'fail':>5} {'skip':>5}  "
-          f"{'Testing Issues':22} exit criteria")
+    print(f"{'DMC':31} {'tests':>5} {'pass':>5} {'fail':>5} {'skip':>5}  "
+          f"{'exit criteria':13} Testing Issues (severity)")
     for dmc_id, d in sorted(summary["dmcs"].items()):
-        issues = ", ".join(f"{i['id']}(S{i['severity']})" for i in d["testing_issues"]) or "-"
-        print(f"{dmc_id:34} {d['tests_run']:>5} {d['passed']:>5} {d['failed']:>5} "
-              f"{d['skipped']:>5}  {issues[:22]:22} "
-              f"{'met' if d['exit_criteria_met'] else 'NOT met'}")
+        issues = ", ".join(f"{i['id']} (S{i['severity']})" for i in d["testing_issues"]) or "-"
+        print(f"{dmc_id:31} {d['tests_run']:>5} {d['passed']:>5} {d['failed']:>5} "
+              f"{d['skipped']:>5}  {'met' if d['exit_criteria_met'] else 'NOT met':13} {issues}")

@@ -112,3 +112,36 @@ def test_no_key_material_in_records_reports_or_duis_output(tmp_path: Path) -> No
         text = f.read_text(errors="replace").upper()
         leaked = [k for k in keys if k in text]
         assert not leaked, f"{f.name} carries key material"
+
+
+def test_sigkill_mid_run_then_resume_gives_the_same_summary(tmp_path: Path) -> None:
+    """A real kill (SIGKILL, no clean-up) half-way, then `--resume`."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    dmcs = ["reference", "aclara-ioc-dormant", "itron-active", "honeywell-elster-dormant",
+            "secure-liberty-110-dormant", "itron-dormant-dumb"]
+    dmc_args = [arg for d in dmcs for arg in ("--dmc", d)]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "s1bench.harness.cli", "run", *PACKS, *dmc_args, "--seed", "5",
+         "--out", str(killed), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    record = killed / "record.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if record.exists() and record.read_text().count('"kind": "test"') >= 40:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    written = record.read_text()
+    assert '"kind": "end"' not in written
+    assert main(["run", "--resume", str(killed), "--quiet"]) in (0, 1)
+    assert record.read_text().startswith(written.rsplit("\n", 1)[0])  # nothing lost
+    whole = tmp_path / "whole"
+    main(["run", *PACKS, *dmc_args, "--seed", "5", "--out", str(whole), "--quiet"])
+    assert (killed / "summary.json").read_bytes() == (whole / "summary.json").read_bytes()
