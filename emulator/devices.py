@@ -341,7 +341,8 @@ class Meter(Device):
         self.emergency_credit = 500
         self.debt = 0
         self.supply = se.SUPPLY_ON
-        self._epoch = 0.0
+        self.tariff: dict[str, Any] = {"label": "Standard", "price": 0, "trailing_digit": 5}
+        self.emergency_credit_active = False
 
     def register(self) -> int:
         """The import register advances with (virtual) time at the current demand."""
@@ -361,10 +362,38 @@ class Meter(Device):
             table.update({
                 se.PP_CREDIT_REMAINING: (zcl.INT32, self.credit),
                 se.PP_EMERGENCY_CREDIT_REMAINING: (zcl.INT32, self.emergency_credit),
-                se.PP_CREDIT_STATUS: (zcl.BITMAP8, 0x01),
+                # Credit Status bits: 0 credit OK, 2 emergency credit selected.
+                se.PP_CREDIT_STATUS: (zcl.BITMAP8, 0x01 | (0x04 * self.emergency_credit_active)),
                 se.PP_ACCUMULATED_DEBT: (zcl.INT32, self.debt),
             })
         return table
+
+    # Price: Publish Price (server -> client) -> Default Response
+    def cmd_0700_00(self, src: int, frame: zcl.ZclFrame) -> None:
+        price = se.PUBLISH_PRICE.parse(frame.payload)
+        result = self.outcome("update_price", {"price": price.price})
+        if result.apply:
+            self.tariff = {"label": price.rate_label, "price": price.price,
+                           "trailing_digit": price.trailing_digit_and_tier >> 4}
+            self.log_event(0x8F40, f"price {price.rate_label} {price.price}")
+        if not result.confirm:
+            return
+        status = zcl.STATUS_SUCCESS if result.apply else (result.status or zcl.STATUS_FAILURE)
+        self.reply(src, se.PRICE, frame, zcl.DEFAULT_RESPONSE,
+                   zcl.default_response(frame.command, status), global_=True)
+
+    # Prepayment: Select Available Emergency Credit -> Default Response
+    def cmd_0705_00(self, src: int, frame: zcl.ZclFrame) -> None:
+        se.SELECT_EMERGENCY_CREDIT.parse(frame.payload)
+        result = self.outcome("emergency_credit", {})
+        if result.apply and not self.emergency_credit_active:
+            self.emergency_credit_active = True
+            self.log_event(0x8F41, "emergency credit activated")
+        if not result.confirm:
+            return
+        status = zcl.STATUS_SUCCESS if result.apply else (result.status or zcl.STATUS_FAILURE)
+        self.reply(src, se.PREPAYMENT, frame, zcl.DEFAULT_RESPONSE,
+                   zcl.default_response(frame.command, status), global_=True)
 
     # Metering: Change Supply -> Supply Status Response
     def cmd_0702_0b(self, src: int, frame: zcl.ZclFrame) -> None:

@@ -172,8 +172,13 @@ class CommsHub(HanNode):
 
     # ---- HAN request/response --------------------------------------------------
     async def exchange(self, ieee: int, cluster: int, frame_type: int, command: int,
-                       payload: bytes, *, direction: int = zcl.TO_SERVER) -> zcl.ZclFrame:
-        """Send one ZCL command and wait for the answer with the same sequence number."""
+                       payload: bytes, *, direction: int = zcl.TO_SERVER,
+                       want_default_response: bool = False) -> zcl.ZclFrame:
+        """Send one ZCL command and wait for the answer with the same sequence number.
+
+        Commands with no response command of their own (Publish Price, Select
+        Available Emergency Credit) ask for a ZCL Default Response instead.
+        """
         short = self.short_of(ieee)
         if short is None:
             raise Rejected(ResponseCode.NO_COMMS, f"device {eui64_str(ieee)} is not joined")
@@ -183,8 +188,9 @@ class CommsHub(HanNode):
             key = (short, cluster, seq)
             future: asyncio.Future[zcl.ZclFrame] = loop.create_future()
             self._pending[key] = future
-            self.send_zcl(short, cluster, zcl.ZclFrame(frame_type, direction, seq, command,
-                                                       payload))
+            self.send_zcl(short, cluster, zcl.ZclFrame(
+                frame_type, direction, seq, command, payload,
+                disable_default_response=not want_default_response))
             try:
                 async with asyncio.timeout(self.response_timeout):
                     return await future

@@ -117,6 +117,50 @@ async def top_up(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict
     return {"TopUpValue": r.top_up_value, "CreditRemaining": r.credit_remaining}
 
 
+@handles("1.2.1")
+async def update_price(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
+    price = p.get("TOUPrice") if p.get("TOUPrice") is not None else p.get("BlockPrice")
+    if price is None:
+        raise Rejected(ResponseCode.NOT_APPLICABLE, "no TOUPrice or BlockPrice given")
+    tariff = "TOU" if p.get("TOUPrice") is not None else "Block"
+    # Price Trailing Digit (high nibble) is the count of decimal places: -PriceScale.
+    digits = max(0, min(15, -int(p["PriceScale"])))
+    answer = await hub.exchange(
+        ieee, se.PRICE, zcl.TYPE_CLUSTER, se.PRICE_PUBLISH_PRICE,
+        se.PUBLISH_PRICE.build({
+            "provider_id": 1, "rate_label": tariff, "issuer_event_id": hub.rng.randint(1, 2**31),
+            "current_time": zcl.zigbee_time(hub.clock.now()),
+            "unit_of_measure": 0x00 if kind == "ESME" else 0x01, "currency": 826,
+            "trailing_digit_and_tier": (digits << 4) | 1, "tiers_and_register_tier": 0x11,
+            "start_time": 0, "duration_minutes": 0xFFFF, "price": price, "price_ratio": 0xFF,
+            "generation_price": 0xFFFFFFFF, "generation_price_ratio": 0xFF,
+            "alternate_cost_delivered": 0xFFFFFFFF, "alternate_cost_unit": 0xFF,
+            "alternate_cost_trailing_digit": 0xFF, "number_of_block_thresholds": 0,
+            "price_control": 0}),
+        direction=zcl.TO_CLIENT, want_default_response=True)
+    _, status = zcl.parse_default_response(answer.payload)
+    if status != zcl.STATUS_SUCCESS:
+        raise _refused(f"price not accepted (ZCL status {status:#04x})")
+    return {"Tariff": tariff, "Price": price, "PriceScale": p["PriceScale"],
+            "StandingCharge": p["StandingCharge"]}
+
+
+@handles("2.5")
+async def activate_emergency_credit(hub: CommsHub, ieee: int, kind: str,
+                                    p: dict[str, Any]) -> dict:
+    answer = await hub.exchange(
+        ieee, se.PREPAYMENT, zcl.TYPE_CLUSTER, se.PP_SELECT_EMERGENCY_CREDIT,
+        se.SELECT_EMERGENCY_CREDIT.build({"issue_time": zcl.zigbee_time(hub.clock.now()),
+                                          "originating_device": se.ORIGIN_ESI}),
+        want_default_response=True)
+    _, status = zcl.parse_default_response(answer.payload)
+    if status != zcl.STATUS_SUCCESS:
+        raise _refused("emergency credit not available")
+    v = await _prepay(hub, ieee)
+    return {"EmergencyCreditActivated": True,
+            "EmergencyCreditRemaining": v[se.PP_EMERGENCY_CREDIT_REMAINING]}
+
+
 @handles("3.1")
 async def display_message(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     message_id = hub.rng.randint(1, 2**31)

@@ -64,6 +64,7 @@ MSG_DISPLAY_MESSAGE = 0x00  # server -> client
 MSG_MESSAGE_CONFIRMATION = 0x01  # client -> server
 TUN_TRANSFER_DATA_TO_SERVER = 0x02  # client -> server
 TUN_TRANSFER_DATA_TO_CLIENT = 0x01  # server -> client
+PP_SELECT_EMERGENCY_CREDIT = 0x00  # client -> server
 PP_CONSUMER_TOP_UP = 0x04  # client -> server
 PP_CONSUMER_TOP_UP_RESPONSE = 0x03  # server -> client
 EVT_GET_EVENT_LOG = 0x00  # client -> server
@@ -144,6 +145,11 @@ MESSAGE_CONFIRMATION = Struct(
 ).compile()
 
 TRANSFER_DATA = Struct("tunnel_id" / Int16ul, "data" / Bytes(lambda ctx: ctx._.length))
+
+SELECT_EMERGENCY_CREDIT = Struct(
+    "issue_time" / Int32ul,
+    "originating_device" / Int8ul,
+).compile()
 
 CONSUMER_TOP_UP = Struct(
     "originating_device" / Int8ul,

@@ -140,6 +140,22 @@ SRVS: dict[str, SrvSpec] = {
     s.srv: s
     for s in (
         _spec(
+            "1.2.1",
+            "UpdatePricePrimaryElement",
+            METERS,
+            "Publish a new price (TOU or block) to the meter",
+            StandingCharge=ParamSpec("int", minimum=0, maximum=2**32 - 1, default=0),
+            PriceScale=ParamSpec("int", minimum=-128, maximum=127, default=-5),
+            TOUPrice=ParamSpec("int", minimum=0, maximum=2**32 - 1),
+            BlockPrice=ParamSpec("int", minimum=0, maximum=2**32 - 1),
+        ),
+        _spec(
+            "2.5",
+            "ActivateEmergencyCredit",
+            METERS,
+            "Activate emergency credit on a prepayment meter",
+        ),
+        _spec(
             "2.2",
             "TopUpDevice",
             METERS,

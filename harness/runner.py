@@ -32,6 +32,7 @@ from .packs import Pack, PackTest, Step
 
 #: Success-case parameters for SRVs that need some (the SRV pack's data).
 SRV_CASES: dict[str, dict[str, Any]] = {
+    "1.2.1": {"TOUPrice": 3221, "StandingCharge": 20000},
     "2.2": {"UTRN": "73946144332040217315"},
     "3.1": {"SupplierMessage": "s1bench DMCT"},
     "6.5": {"RMSExtremeOverVoltageThreshold": 287},

@@ -468,6 +468,7 @@ SE_CASES = {
     "MESSAGE_CONFIRMATION": dict(message_id=9, confirmation_time=1, confirmation_control=0,
                                  response="ok"),
     "CONSUMER_TOP_UP": dict(originating_device=se.ORIGIN_ESI, top_up_code="73946144332040217315"),
+    "SELECT_EMERGENCY_CREDIT": dict(issue_time=812_345_678, originating_device=se.ORIGIN_ESI),
     "CONSUMER_TOP_UP_RESPONSE": dict(result=0, top_up_value=-17315, source=0,
                                      credit_remaining=-2**31),
     "GET_EVENT_LOG": dict(event_control_log_id=se.LOG_SECURITY, event_id=0, start_time=0,
