@@ -52,6 +52,8 @@ class MigrationState:
         self.stage = "not started"
         self.evidence: list[str] = []
         self.before: dict[str, dict[str, str]] = {}
+        #: The SRV behind the last failure, so a known Testing Issue can be named.
+        self.failed_srv: str | None = None
 
     def _meters(self) -> list[str]:
         inst = self.dcc.installation
@@ -104,10 +106,20 @@ class MigrationState:
                 response = await self.dcc.send("6.15.1", device, RemotePartyRole=role)
                 if response.ok:
                     continue
+                if response.response_code is None and self.dcc.mitigations and \
+                        await self._confirmed_by_reading(device, role, response):
+                    continue  # 91339/40 mitigation: an unconfirmed outcome, re-read
                 return await self._fail(device, role, response)
         return True, "supplier, network operator and management credentials replaced"
 
+    async def _confirmed_by_reading(self, device: str, role: str, response: Any) -> bool:
+        """Read the credentials back: did the code-less replacement take effect?"""
+        read = await self.dcc.send("6.24.1", device)
+        held = read.body.get("Credentials", {}).get(role)
+        return read.ok and held is not None and held != self.before[device].get(role)
+
     async def _fail(self, device: str, role: str, response: Any) -> tuple[bool, str]:
+        self.failed_srv = response.srv
         probe = await self.dcc.send("11.2", device)
         if not probe.ok:
             self.outcome = "dumb"

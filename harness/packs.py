@@ -3,8 +3,9 @@
 A pack is a list of named tests; a test is a list of steps. Each step is one
 of: ``srv`` (a Service Request with ``device``, ``params`` and ``expect``),
 ``migrate`` (a migration state-machine step), ``wait`` (seconds on the
-clock), ``reproduce`` (a Testing Issue scenario) or ``each_srv`` (every SRV
-the DMC supports, a success and a rejection case). A broken pack (YAML
+clock), ``check: alerts`` (alerts the WAN side received, with ``expect``),
+``reproduce`` (a Testing Issue scenario) or ``each_srv`` (every SRV the DMC
+supports, a success and a rejection case). A broken pack (YAML
 error, unknown SRV, unknown step kind, bad expectation) is rejected with the
 file, line and reason before any test runs.
 """
@@ -19,7 +20,7 @@ from typing import Any
 import yaml
 from s1bench.emulator.srv_catalogue import SRVS
 
-STEP_KINDS = ("srv", "migrate", "wait", "reproduce", "each_srv")
+STEP_KINDS = ("srv", "migrate", "wait", "reproduce", "each_srv", "check")
 DEVICE_TYPES = ("CHF", "ESME", "GSME", "PPMID", "IHD")
 EXPECT_KEYS = ("response_code", "body", "outcome", "alerts", "joined")
 MIGRATION_STEPS = ("request", "validate", "credentials", "commission")
@@ -122,6 +123,10 @@ def _step(file: str, raw: Any, index: int, test_line: int | None) -> Step:
     if kind == "migrate" and value not in MIGRATION_STEPS:
         raise PackError(file, line, f"unknown migration step {value!r} "
                                     f"(known: {', '.join(MIGRATION_STEPS)})")
+    if kind == "check" and value != "alerts":
+        raise PackError(file, line, f"check {value!r}: only 'alerts' can be checked")
+    if kind == "check" and "alerts" not in (raw.get("expect") or {}):
+        raise PackError(file, line, "check alerts needs expect.alerts")
     if kind == "wait" and (not isinstance(value, int | float) or value < 0):
         raise PackError(file, line, f"wait must be a number of seconds >= 0, got {value!r}")
     device = str(raw.get("device", "ESME")).upper()
@@ -131,6 +136,10 @@ def _step(file: str, raw: Any, index: int, test_line: int | None) -> Step:
     if not isinstance(expect, dict):
         raise PackError(file, line, "expect must be a mapping")
     expect = _clean(expect)
+    alerts = expect.get("alerts")
+    if alerts is not None and (not isinstance(alerts, dict) or set(alerts) - {
+            "code", "min", "max", "within_s"}):
+        raise PackError(file, line, "expect.alerts takes code, min, max and within_s")
     bad = sorted(set(expect) - set(EXPECT_KEYS))
     if bad:
         raise PackError(file, line, f"unknown expectation {bad[0]!r} "

@@ -182,12 +182,32 @@ def _check(step: Step, response: Any, ctx: _Ctx) -> list[str]:
             failures.append(f"body field {key} missing")
         elif value != "present" and got != value:
             failures.append(f"body field {key} = {got!r}, expected {value!r}")
+    alerts = step.expect.get("alerts")
+    if alerts:
+        failures += _check_alerts(alerts, ctx)
     joined = step.expect.get("joined")
     if joined:
         eui = _subst(ctx, joined)
         rows = response.body.get("DeviceLog", [])
         if not any(r["DeviceID"] == eui and r["Joined"] for r in rows):
             failures.append(f"{joined} ({eui}) is not joined")
+    return failures
+
+
+def _check_alerts(want: dict[str, Any], ctx: _Ctx) -> list[str]:
+    """Alerts the WAN side received (optionally one code, within the last N seconds)."""
+    now = ctx.dcc.clock.now()
+    window = want.get("within_s")
+    seen = [a for a in ctx.dcc.installation.alerts
+            if (not want.get("code") or a.code == str(want["code"]).upper())
+            and (window is None or (now - a.raised_at).total_seconds() <= float(window))]
+    what = f"alerts{' ' + str(want['code']) if want.get('code') else ''}" + (
+        f" in the last {window} s" if window is not None else "")
+    failures = []
+    if "min" in want and len(seen) < int(want["min"]):
+        failures.append(f"{len(seen)} {what}, expected at least {want['min']}")
+    if "max" in want and len(seen) > int(want["max"]):
+        failures.append(f"{len(seen)} {what}, expected at most {want['max']}")
     return failures
 
 
@@ -198,17 +218,26 @@ async def _run_srv(ctx: _Ctx, step: Step) -> tuple[dict[str, Any], list[str]]:
         for key, limit in step.mitigate["clamp"].items():
             if key in params and int(params[key]) > int(limit):
                 params[key] = int(limit)
-    if step.device == "UNKNOWN":
+
+    def make_request() -> Any:
+        if step.device != "UNKNOWN":
+            return inst.request(step.value, step.device, **params)
         request = inst.request(step.value, "CHF", **params)
         request.request_id = type(request.request_id)(request.request_id.originator,
                                                       UNKNOWN_DEVICE, request.request_id.counter)
-    else:
-        request = inst.request(step.value, step.device, **params)
-    response = await ctx.dcc.submit(request)
+        return request
+
+    response = await ctx.dcc.submit(make_request())
+    tries = 0
+    while response.response_code is None and ctx.mitigations and tries < 3:
+        # 91339/40 mitigation: a response without a code is an unconfirmed
+        # outcome; ask again rather than guess.
+        tries += 1
+        response = await ctx.dcc.submit(make_request())
     failures = _check(step, response, ctx)
     if failures and ctx.mitigations and "retry_after_s" in step.mitigate:
         await ctx.dcc.clock.sleep(float(step.mitigate["retry_after_s"]))
-        response = await ctx.dcc.submit(inst.request(step.value, step.device, **params))
+        response = await ctx.dcc.submit(make_request())
         failures = _check(step, response, ctx)
     ex = ctx.dcc.exchanges[-1]
     return {"request": ex.request, "response": ex.response}, failures
@@ -220,6 +249,15 @@ async def _run_step(ctx: _Ctx, step: Step, spec: DmcSpec, seed: int
     if step.kind == "wait":
         await ctx.dcc.clock.sleep(float(step.value))
         return "pass", {}, [], None
+    if step.kind == "check":
+        failures = _check_alerts(step.expect["alerts"], ctx) if "alerts" in step.expect else []
+        issue = None
+        if failures:
+            meta = _quirk_for_issue(step.raises) if step.raises else {
+                "id": f"NEW-check-{step.value}", "title": f"Check {step.value} failed",
+                "severity": 2}
+            issue = {**meta, "evidence": "; ".join(failures)}
+        return ("fail" if failures else "pass"), {}, failures, issue
     if step.kind == "migrate":
         ok, text = await ctx.migration.step(step.value)
         failures = [] if ok else [text]
@@ -231,11 +269,14 @@ async def _run_step(ctx: _Ctx, step: Step, spec: DmcSpec, seed: int
             issue = {"id": f"MIG-{step.value}", "title": f"Migration step {step.value} failed",
                      "severity": 2, "evidence": "; ".join(failures)}
             # A failure a known quirk explains is raised as that Testing Issue.
-            for name in sorted(_dmc_quirks(spec)):
-                if name in ("dumb_after_migration", "mixed_supplier_unidentified"):
-                    known = make_quirk(name)
-                    issue = {"id": known.issue, "title": known.title,
-                             "severity": known.severity, "evidence": "; ".join(failures)}
+            known = _explained_by(spec, ctx.migration.failed_srv) if \
+                ctx.migration.failed_srv else None
+            if known is None and ctx.migration.outcome == "stalled" and \
+                    "mixed_supplier_unidentified" in _dmc_quirks(spec):
+                quirk = make_quirk("mixed_supplier_unidentified")
+                known = {"id": quirk.issue, "title": quirk.title, "severity": quirk.severity}
+            if known is not None:
+                issue = {**known, "evidence": "; ".join(failures)}
         return ("fail" if failures else "pass"), {
             "migration": {"stage": step.value, "outcome": ctx.migration.outcome,
                           "evidence": text}}, failures, issue
@@ -317,12 +358,17 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
         try:
             for index, step in enumerate(test.steps):
                 started = time.perf_counter()
-                verdict, fields, failures, issue = await _run_step(ctx, step, spec, test_seed)
+                try:
+                    verdict, fields, failures, issue = await _run_step(ctx, step, spec,
+                                                                       test_seed)
+                except Exception as exc:  # one broken step must not end the run
+                    verdict, fields, issue = "error", {}, None
+                    failures = [f"s1bench error: {type(exc).__name__}: {exc}"]
                 record(index, step, verdict, fields, failures, started,
                        clock.now().isoformat())
                 if issue:
                     issues.append(issue)
-                if verdict == "fail":
+                if verdict in ("fail", "error"):
                     break
         finally:
             inst.medium.close()
@@ -334,7 +380,8 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
 def _finish(steps: list[dict[str, Any]], issues: list[dict[str, Any]], base: dict[str, Any]
             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     verdicts = {s["verdict"] for s in steps}
-    verdict = "fail" if "fail" in verdicts else "skip" if verdicts == {"skip"} else "pass"
+    verdict = ("fail" if verdicts & {"fail", "error"} else "skip" if verdicts == {"skip"}
+               else "pass")
     return steps, {"kind": "test", **base, "verdict": verdict, "testing_issues": issues,
                    "virtual_time": steps[-1]["virtual_time"] if steps else None}
 
