@@ -40,6 +40,7 @@ def responsible_suppliers(dcc: Any, *, requesting_supplier: str = "supplier",
 
 ROLES = ("Supplier", "NetworkOperator", "ACB")
 OUTCOMES = ("migrated", "rolled back", "fixed forward", "stalled", "dumb", "rejected")
+STEPS = ("request", "validate", "credentials", "commission", "activate")
 
 
 class MigrationState:
@@ -54,6 +55,7 @@ class MigrationState:
         self.before: dict[str, dict[str, str]] = {}
         #: The SRV behind the last failure, so a known Testing Issue can be named.
         self.failed_srv: str | None = None
+        self.fixed_forward = False
 
     def _meters(self) -> list[str]:
         inst = self.dcc.installation
@@ -65,7 +67,7 @@ class MigrationState:
         handler = getattr(self, f"_{name}", None)
         if handler is None:
             raise ValueError(f"unknown migration step {name!r}")
-        if self.outcome is not None and self.outcome != "migrated":
+        if self.outcome is not None and self.outcome not in ("migrated", "fixed forward"):
             return False, f"migration already ended: {self.outcome}"
         self.stage = name
         ok, text = await handler()
@@ -109,8 +111,19 @@ class MigrationState:
                 if response.response_code is None and self.dcc.mitigations and \
                         await self._confirmed_by_reading(device, role, response):
                     continue  # 91339/40 mitigation: an unconfirmed outcome, re-read
+                if self.dcc.mitigations and await self._fix_forward(device, role):
+                    continue
                 return await self._fail(device, role, response)
         return True, "supplier, network operator and management credentials replaced"
+
+    async def _fix_forward(self, device: str, role: str) -> bool:
+        """Try again five minutes later instead of rolling back (seed 000: fix forward)."""
+        await self.dcc.clock.sleep(300)
+        retry = await self.dcc.send("6.15.1", device, RemotePartyRole=role)
+        if retry.ok:
+            self.fixed_forward = True
+            self.evidence.append(f"credentials: {device} {role} fixed forward 300 s later")
+        return retry.ok
 
     async def _confirmed_by_reading(self, device: str, role: str, response: Any) -> bool:
         """Read the credentials back: did the code-less replacement take effect?"""
@@ -148,5 +161,17 @@ class MigrationState:
             if not response.ok:
                 self.outcome = "dumb" if response.response_code == "E21" else "stalled"
                 return False, f"{device} did not answer after migration: {response.response_code}"
-        self.outcome = "migrated"
+        self.outcome = "fixed forward" if self.fixed_forward else "migrated"
         return True, "devices commissioned in the DCC inventory"
+
+    async def _activate(self) -> tuple[bool, str]:
+        """Dormant to active straight after migration (seed 002 Annex C)."""
+        if self.dcc.installation.status != "Dormant":
+            return True, f"installation already {self.dcc.installation.status.lower()}"
+        for srv, device, params in (("6.11", "ESME", {}), ("1.2.1", "ESME", {"TOUPrice": 3221}),
+                                    ("7.1", "ESME", {})):
+            response = await self.dcc.send(srv, device, **params)
+            if not response.ok:
+                self.failed_srv = srv
+                return False, f"activation {srv} {response.response_code or 'no code'}"
+        return True, "clock synchronised, price published, supply enabled: active"

@@ -23,7 +23,7 @@ from s1bench.emulator.srv_catalogue import SRVS
 STEP_KINDS = ("srv", "migrate", "wait", "reproduce", "each_srv", "check")
 DEVICE_TYPES = ("CHF", "ESME", "GSME", "PPMID", "IHD")
 EXPECT_KEYS = ("response_code", "body", "outcome", "alerts", "joined")
-MIGRATION_STEPS = ("request", "validate", "credentials", "commission")
+MIGRATION_STEPS = ("request", "validate", "credentials", "commission", "activate")
 
 
 class PackError(ValueError):
