@@ -13,6 +13,7 @@ from construct import Int8ul, Int16ul, Struct
 from cryptography.exceptions import InvalidTag
 
 from .codec_errors import CodecError, need
+from .layout import unpacker
 from .nwk import EXT_NONCE, KEY_ID_KEY_TRANSPORT, MIC_LEN, SEC_LEVEL, ccm_nonce, cipher
 
 LAYER = "zbee_aps"
@@ -35,6 +36,7 @@ _DATA = Struct(
     "counter" / Int8ul,
 ).compile()
 _DATA_LEN = 8
+_DATA_FAST = unpacker(_DATA)
 
 
 @dataclass(slots=True)
@@ -52,10 +54,8 @@ class ApsData:
         fc = FRAME_DATA | ((DELIVERY_BROADCAST if self.broadcast else DELIVERY_UNICAST) << 2)
         if self.ack_request:
             fc |= 0x40
-        return _DATA.build(
-            {"fc": fc, "dst_ep": self.dst_ep, "cluster": self.cluster,
-             "profile": self.profile, "src_ep": self.src_ep, "counter": self.counter}
-        ) + self.payload
+        return _DATA_FAST.pack(fc, self.dst_ep, self.cluster, self.profile, self.src_ep,
+                               self.counter) + self.payload
 
 
 @dataclass(slots=True)
@@ -113,10 +113,9 @@ def decode(data: bytes, key_transport: bytes | None = None, base: int = 0) -> Ap
         if (fc >> 2) & 0x3 not in (DELIVERY_UNICAST, DELIVERY_BROADCAST):
             raise CodecError(LAYER, base, f"delivery mode {(fc >> 2) & 3} not supported")
         need(LAYER, data, 0, _DATA_LEN, "APS data header")
-        hdr = _DATA.parse(data)
-        return ApsData(hdr.dst_ep, hdr.cluster, hdr.profile, hdr.src_ep, hdr.counter,
-                       bytes(data[_DATA_LEN:]), (fc >> 2) & 0x3 == DELIVERY_BROADCAST,
-                       bool(fc & 0x40))
+        _, dst_ep, cluster, profile, src_ep, counter = _DATA_FAST.unpack_from(data)
+        return ApsData(dst_ep, cluster, profile, src_ep, counter, bytes(data[_DATA_LEN:]),
+                       (fc >> 2) & 0x3 == DELIVERY_BROADCAST, bool(fc & 0x40))
     if frame_type != FRAME_COMMAND:
         raise CodecError(LAYER, base, f"APS frame type {frame_type} not supported")
     counter = data[1]

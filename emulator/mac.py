@@ -7,11 +7,13 @@ joined. Captures use link type 195 (802.15.4 with FCS), so the FCS is real.
 
 from __future__ import annotations
 
+import binascii
 from dataclasses import dataclass
 
 from construct import Int8ul, Int16ul, Struct
 
 from .codec_errors import CodecError, need
+from .layout import unpacker
 
 LAYER = "ieee802154"
 BROADCAST = 0xFFFF
@@ -29,6 +31,7 @@ _HEADER = Struct(
     "src" / Int16ul,
 ).compile()
 HEADER_LEN = 9
+_HEADER_FAST = unpacker(_HEADER)
 
 
 def fcs(data: bytes) -> int:
@@ -41,21 +44,14 @@ def fcs(data: bytes) -> int:
     return crc
 
 
-# A 256-entry table makes the per-frame FCS cheap on the hot path.
-_FCS_TABLE = []
-for _b in range(256):
-    _c = _b
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0x8408 if _c & 1 else _c >> 1
-    _FCS_TABLE.append(_c)
+# The FCS is the reflected form of CRC-CCITT; binascii computes the plain form
+# in C, so reflect each input byte and the result instead of looping in Python.
+_REVERSE_BYTE = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
 
 
 def fcs_fast(data: bytes) -> int:
-    crc = 0
-    table = _FCS_TABLE
-    for byte in data:
-        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
-    return crc
+    crc = binascii.crc_hqx(data.translate(_REVERSE_BYTE), 0)
+    return (_REVERSE_BYTE[crc & 0xFF] << 8) | _REVERSE_BYTE[crc >> 8]
 
 
 @dataclass(slots=True)
@@ -69,9 +65,7 @@ class MacFrame:
 
     def encode(self) -> bytes:
         fcf = _FCF_BASE | (_FCF_ACK_REQUEST if self.ack_request else 0)
-        body = _HEADER.build(
-            {"fcf": fcf, "seq": self.seq, "pan": self.pan, "dst": self.dst, "src": self.src}
-        ) + self.payload
+        body = _HEADER_FAST.pack(fcf, self.seq, self.pan, self.dst, self.src) + self.payload
         return body + fcs_fast(body).to_bytes(2, "little")
 
     @classmethod
@@ -81,12 +75,10 @@ class MacFrame:
         want = fcs_fast(body)
         if want != got:
             raise CodecError(LAYER, len(data) - 2, f"bad FCS {got:04x}, expected {want:04x}")
-        hdr = _HEADER.parse(body)
-        fcf = hdr.fcf
+        fcf, seq, pan, dst, src = _HEADER_FAST.unpack_from(body)
         if fcf & 0x7 != FRAME_DATA:
             raise CodecError(LAYER, 0, f"frame type {fcf & 0x7} is not a data frame")
         if fcf & ~_FCF_ACK_REQUEST & 0xFFFF != _FCF_BASE:
             raise CodecError(LAYER, 0,
                              f"unsupported frame control {fcf:04x} (need short addresses)")
-        return cls(hdr.seq, hdr.pan, hdr.dst, hdr.src, bytes(body[HEADER_LEN:]),
-                   bool(fcf & _FCF_ACK_REQUEST))
+        return cls(seq, pan, dst, src, bytes(body[HEADER_LEN:]), bool(fcf & _FCF_ACK_REQUEST))

@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from .codec_errors import CodecError, need
+from .layout import unpacker
 
 LAYER = "zbee_nwk"
 FRAME_DATA = 0
@@ -44,9 +45,11 @@ _FIXED = Struct(
     "seq" / Int8ul,
 ).compile()
 _FIXED_LEN = 8
+_FIXED_FAST = unpacker(_FIXED)
 _IEEE = Int64ul.compile() if hasattr(Int64ul, "compile") else Int64ul
 _AUX = Struct("sec_ctl" / Int8ul, "counter" / Int32ul, "source" / Int64ul).compile()
 _AUX_LEN = 13
+_AUX_FAST = unpacker(_AUX)
 
 
 def ccm_nonce(source_ieee: int, counter: int, sec_ctl: int) -> bytes:
@@ -94,10 +97,7 @@ class NwkFrame:
         return fcf
 
     def encode(self, key: bytes | None = None) -> bytes:
-        header = _FIXED.build(
-            {"fcf": self._fcf(), "dst": self.dst, "src": self.src,
-             "radius": self.radius, "seq": self.seq}
-        )
+        header = _FIXED_FAST.pack(self._fcf(), self.dst, self.src, self.radius, self.seq)
         if self.dst_ieee is not None:
             header += self.dst_ieee.to_bytes(8, "little")
         if self.src_ieee is not None:
@@ -122,8 +122,7 @@ class NwkFrame:
     def decode(cls, data: bytes, key: bytes | None = None, base: int = 0) -> NwkFrame:
         """Parse (and open, when secured) a NWK frame; ``base`` is its offset in the MAC frame."""
         need(LAYER, data, 0, _FIXED_LEN, "NWK header")
-        hdr = _FIXED.parse(data)
-        fcf = hdr.fcf
+        fcf, dst, src, radius, seq = _FIXED_FAST.unpack_from(data)
         version = (fcf >> 2) & 0xF
         if version != PROTOCOL_VERSION:
             raise CodecError(LAYER, base,
@@ -140,8 +139,7 @@ class NwkFrame:
             need(LAYER, data, pos, 8, "source IEEE address")
             src_ieee = int.from_bytes(data[pos : pos + 8], "little")
             pos += 8
-        frame = cls(fcf & 0x3, hdr.dst, hdr.src, hdr.radius, hdr.seq, b"", src_ieee, dst_ieee,
-                    (fcf >> 6) & 0x3)
+        frame = cls(fcf & 0x3, dst, src, radius, seq, b"", src_ieee, dst_ieee, (fcf >> 6) & 0x3)
         if not fcf & 0x0200:
             frame.payload = bytes(data[pos:])
             return frame
@@ -152,17 +150,17 @@ class NwkFrame:
         if key_id != KEY_ID_NETWORK or not ctl & EXT_NONCE:
             raise CodecError(LAYER, base + pos, f"unsupported security control {ctl:02x}")
         need(LAYER, data, pos, _AUX_LEN + 1 + MIC_LEN, "auxiliary security header and MIC")
-        aux = _AUX.parse(data[pos : pos + _AUX_LEN])
+        _, counter, source = _AUX_FAST.unpack_from(data, pos)
         frame.secured = True
-        frame.frame_counter = aux.counter
-        frame.sec_source = aux.source
+        frame.frame_counter = counter
+        frame.sec_source = source
         frame.key_seq = data[pos + _AUX_LEN]
         pos += _AUX_LEN + 1
         if key is None:
             raise CodecError(LAYER, base + pos, "secured frame and no network key to open it")
         patched = ctl | SEC_LEVEL
         aad = bytes(data[:header_end]) + bytes([patched]) + bytes(data[header_end + 1 : pos])
-        nonce = ccm_nonce(aux.source, aux.counter, patched)
+        nonce = ccm_nonce(source, counter, patched)
         try:
             frame.payload = cipher(key).decrypt(nonce, bytes(data[pos:]), aad)
         except InvalidTag:
