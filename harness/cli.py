@@ -42,8 +42,23 @@ def _add_srv(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--capture", metavar="OUT.pcap", help="write a pcap and its key file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fixed", action="store_true", help="use the DMC with fixed firmware")
+    add_medium_options(p)
     p.add_argument("--json", action="store_true", help="print the response as JSON")
     p.set_defaults(func=cmd_srv)
+
+
+def add_medium_options(p: argparse.ArgumentParser) -> None:
+    """The in-memory HAN's knobs, shared by every command that builds installations."""
+    p.add_argument("--latency", type=float, default=0.005, metavar="S",
+                   help="HAN frame latency in seconds (default 0.005)")
+    p.add_argument("--jitter", type=float, default=0.0, metavar="S",
+                   help="extra random latency up to S seconds (seeded)")
+    p.add_argument("--loss", type=float, default=0.0, metavar="P",
+                   help="probability a frame is lost, 0 <= P < 1 (seeded)")
+
+
+def medium_options(args: argparse.Namespace) -> dict[str, float]:
+    return {"latency": args.latency, "jitter": args.jitter, "loss": args.loss}
 
 
 def _fill_defaults(inst: Any, srv: str, params: dict[str, Any]) -> None:
@@ -75,7 +90,11 @@ def cmd_srv(args: argparse.Namespace) -> int:
     params = dict(args.param)
 
     async def main() -> dict[str, Any]:
-        inst = build_installation(spec, clock, seed=args.seed, capture=args.capture)
+        try:
+            inst = build_installation(spec, clock, seed=args.seed, capture=args.capture,
+                                      medium_options=medium_options(args))
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
         inst.start()
         _fill_defaults(inst, args.srv, params)
         try:

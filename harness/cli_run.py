@@ -25,6 +25,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", metavar="DIR", help="continue the run recorded in DIR")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    from .cli import add_medium_options
+
+    add_medium_options(p)
     p.set_defaults(func=run)
 
 
@@ -34,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from .runner import read_lines, run_packs
 
     out = Path(args.resume or args.out)
+    head = None
     packs_arg, dmcs, seed, mitigations = args.packs, args.dmc, args.seed, args.mitigations
     if args.resume:
         lines = read_lines(out / "record.jsonl")
@@ -61,8 +65,19 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
+    from .cli import medium_options
+
+    options = medium_options(args)
+    if args.resume and head is not None:
+        options = head.get("medium", options)
+    try:
+        from s1bench.emulator.medium_memory import MemoryMedium
+
+        MemoryMedium(**options)  # check the options before anything runs
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
     run_packs(packs, dmcs, out, seed=seed, mitigations=mitigations, capture=args.capture,
-              resume=bool(args.resume), progress=progress)
+              resume=bool(args.resume), progress=progress, medium=options)
     from .reports import write_reports
 
     paths = write_reports(out)

@@ -318,7 +318,8 @@ def _run_reproduce(step: Step, spec: DmcSpec, seed: int, mitigations: bool
 
 
 def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: bool,
-             capture_dir: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+             capture_dir: Path | None = None, *, medium: dict[str, float] | None = None
+             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One test on a fresh installation; returns (step lines, test line)."""
     test_seed = _test_seed(seed, spec.id, pack.id, test.name)
     clock = VirtualClock()
@@ -351,7 +352,8 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
         if capture_dir is not None:
             safe = "".join(c if c.isalnum() else "-" for c in f"{spec.id}-{pack.id}-{test.name}")
             capture = str(capture_dir / f"{safe}.pcap")
-        inst = build_installation(spec, clock, seed=test_seed, capture=capture)
+        inst = build_installation(spec, clock, seed=test_seed, capture=capture,
+                                  medium_options=medium)
         inst.start()
         dcc = DccRole(inst, spec.dcc_quirks, seed=test_seed, mitigations=mitigations)
         ctx = _Ctx(dcc, MigrationState(dcc), mitigations)
@@ -407,7 +409,8 @@ def dmc_line(spec: DmcSpec) -> dict[str, Any]:
 def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0,
               mitigations: bool = False, capture: bool = False, resume: bool = False,
               progress: Callable[[str], None] | None = None,
-              stop_after: int | None = None) -> Path:
+              stop_after: int | None = None,
+              medium: dict[str, float] | None = None) -> Path:
     """Run every pack on every DMC; returns the record path. Reports are separate."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "record.jsonl"
@@ -426,6 +429,7 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
             writer.write({"kind": "run", "run_id": f"s1bench-{seed}-{zlib.crc32(scope):08x}",
                           "seed": seed, "packs": [p.id for p in packs], "dmcs": dmc_ids,
                           "mitigations": mitigations, "version": __version__,
+                          "medium": medium or {},
                           "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         for dmc_id in dmc_ids:
             spec = resolve_dmc(dmc_id)
@@ -439,7 +443,8 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
                     if stop_after is not None and ran >= stop_after:
                         return path
                     steps, test_line = run_test(spec, pack, test, seed, mitigations,
-                                                out / "captures" if capture else None)
+                                                out / "captures" if capture else None,
+                                                medium=medium)
                     for line in steps:
                         writer.write(line)
                     writer.write(test_line)

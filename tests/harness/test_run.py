@@ -145,3 +145,14 @@ def test_sigkill_mid_run_then_resume_gives_the_same_summary(tmp_path: Path) -> N
     whole = tmp_path / "whole"
     main(["run", *PACKS, *dmc_args, "--seed", "5", "--out", str(whole), "--quiet"])
     assert (killed / "summary.json").read_bytes() == (whole / "summary.json").read_bytes()
+
+
+def test_medium_options_are_checked_and_recorded(tmp_path: Path) -> None:
+    assert main(["run", "standard-srv", "--dmc", "reference", "--loss", "1.5", "--out",
+                 str(tmp_path / "bad"), "--quiet"]) == 2
+    assert not (tmp_path / "bad" / "record.jsonl").exists()
+    out = tmp_path / "lossy"
+    main(["run", "standard-srv", "--dmc", "reference", "--loss", "0.2", "--seed", "1",
+          "--out", str(out), "--quiet"])
+    head = json.loads((out / "record.jsonl").read_text().splitlines()[0])
+    assert head["medium"]["loss"] == 0.2
