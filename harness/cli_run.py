@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = medium_options(args)
     if args.resume and head is not None:
-        options = head.get("medium", options)
+        options = head.get("medium") or options
     try:
         from s1bench.emulator.medium_memory import MemoryMedium
 

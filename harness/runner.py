@@ -43,6 +43,8 @@ SRV_CASES: dict[str, dict[str, Any]] = {
 #: Covered by the migration pack's join test (they need a joined PPMID).
 SRV_PACK_EXCLUDES = ("8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.11")
 UNKNOWN_DEVICE = "00-DB-12-FF-FF-FF-FF-FF"
+#: The in-memory HAN a run uses unless told otherwise (recorded in the run line).
+DEFAULT_MEDIUM = {"latency": 0.005, "jitter": 0.0, "loss": 0.0}
 
 
 class RecordWriter:
@@ -413,6 +415,7 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
               medium: dict[str, float] | None = None) -> Path:
     """Run every pack on every DMC; returns the record path. Reports are separate."""
     out.mkdir(parents=True, exist_ok=True)
+    medium = {**DEFAULT_MEDIUM, **(medium or {})}
     path = out / "record.jsonl"
     if resume and path.exists():
         _cut_torn_tail(path)
@@ -429,7 +432,7 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
             writer.write({"kind": "run", "run_id": f"s1bench-{seed}-{zlib.crc32(scope):08x}",
                           "seed": seed, "packs": [p.id for p in packs], "dmcs": dmc_ids,
                           "mitigations": mitigations, "version": __version__,
-                          "medium": medium or {},
+                          "medium": medium,
                           "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         for dmc_id in dmc_ids:
             spec = resolve_dmc(dmc_id)
