@@ -161,6 +161,18 @@ class Device(HanNode):
             zcl.TYPE_GLOBAL if global_ else zcl.TYPE_CLUSTER, 1 - request.direction, request.seq,
             command, payload))
 
+    def answer_default(self, src: int, cluster: int, request: zcl.ZclFrame,
+                       result: Outcome) -> None:
+        """Answer a command that has no response of its own with a Default Response.
+
+        Silent when a quirk withholds the confirmation.
+        """
+        if not result.confirm:
+            return
+        status = zcl.STATUS_SUCCESS if result.apply else (result.status or zcl.STATUS_FAILURE)
+        self.reply(src, cluster, request, zcl.DEFAULT_RESPONSE,
+                   zcl.default_response(request.command, status), global_=True)
+
     def attributes(self, cluster: int) -> dict[int, tuple[int, Any]]:
         """Readable attributes: id -> (ZCL type, value). Subclasses extend."""
         if cluster == se.BASIC:
@@ -376,11 +388,7 @@ class Meter(Device):
             self.tariff = {"label": price.rate_label, "price": price.price,
                            "trailing_digit": price.trailing_digit_and_tier >> 4}
             self.log_event(0x8F40, f"price {price.rate_label} {price.price}")
-        if not result.confirm:
-            return
-        status = zcl.STATUS_SUCCESS if result.apply else (result.status or zcl.STATUS_FAILURE)
-        self.reply(src, se.PRICE, frame, zcl.DEFAULT_RESPONSE,
-                   zcl.default_response(frame.command, status), global_=True)
+        self.answer_default(src, se.PRICE, frame, result)
 
     # Prepayment: Select Available Emergency Credit -> Default Response
     def cmd_0705_00(self, src: int, frame: zcl.ZclFrame) -> None:
@@ -389,11 +397,7 @@ class Meter(Device):
         if result.apply and not self.emergency_credit_active:
             self.emergency_credit_active = True
             self.log_event(0x8F41, "emergency credit activated")
-        if not result.confirm:
-            return
-        status = zcl.STATUS_SUCCESS if result.apply else (result.status or zcl.STATUS_FAILURE)
-        self.reply(src, se.PREPAYMENT, frame, zcl.DEFAULT_RESPONSE,
-                   zcl.default_response(frame.command, status), global_=True)
+        self.answer_default(src, se.PREPAYMENT, frame, result)
 
     # Metering: Change Supply -> Supply Status Response
     def cmd_0702_0b(self, src: int, frame: zcl.ZclFrame) -> None:
@@ -556,11 +560,7 @@ class Gsme(Meter):
         if result.apply:
             self.flow_threshold = req.threshold
             self.flow_periods = (req.stabilisation_period, req.measurement_period)
-        if not result.confirm:
-            return
-        status = zcl.STATUS_SUCCESS if result.apply else (result.status or zcl.STATUS_FAILURE)
-        self.reply(src, se.METERING, frame, zcl.DEFAULT_RESPONSE,
-                   zcl.default_response(frame.command, status), global_=True)
+        self.answer_default(src, se.METERING, frame, result)
 
 
 class Ppmid(Device):
