@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -143,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(args.log_level, json=True if args.log_json else None)
     try:
         return int(args.func(args))
+    except BrokenPipeError:
+        # `s1bench ... | head`: the reader left; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except BadInput as exc:
         print(f"s1bench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
