@@ -7,12 +7,12 @@ joined. Captures use link type 195 (802.15.4 with FCS), so the FCS is real.
 
 from __future__ import annotations
 
-import binascii
 from dataclasses import dataclass
 
 from construct import Int8ul, Int16ul, Struct
 
 from .codec_errors import CodecError, need
+from .crc import crc16_reflected, crc16_reflected_bitwise
 from .layout import unpacker
 
 LAYER = "ieee802154"
@@ -35,23 +35,13 @@ _HEADER_FAST = unpacker(_HEADER)
 
 
 def fcs(data: bytes) -> int:
-    """ITU-T CRC-16 as 802.15.4 computes it (reflected 0x1021, init 0)."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-    return crc
-
-
-# The FCS is the reflected form of CRC-CCITT; binascii computes the plain form
-# in C, so reflect each input byte and the result instead of looping in Python.
-_REVERSE_BYTE = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+    """ITU-T CRC-16 as 802.15.4 computes it (reflected 0x1021, init 0), bit by bit."""
+    return crc16_reflected_bitwise(data)
 
 
 def fcs_fast(data: bytes) -> int:
-    crc = binascii.crc_hqx(data.translate(_REVERSE_BYTE), 0)
-    return (_REVERSE_BYTE[crc & 0xFF] << 8) | _REVERSE_BYTE[crc >> 8]
+    """The same FCS at C speed, for the hot path."""
+    return crc16_reflected(data)
 
 
 @dataclass(slots=True)

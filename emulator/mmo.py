@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from .crc import crc16_reflected
+
 BLOCK = 16
 VALID_INSTALL_CODE_LENGTHS = (8, 10, 14, 18)
 
 
 def crc16_x25(data: bytes) -> int:
     """CRC-16/X-25 (reflected 0x1021, init and xorout 0xFFFF) used on install codes."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFF
+    return crc16_reflected(data, 0xFFFF) ^ 0xFFFF
 
 
 def with_crc(code: bytes) -> bytes:

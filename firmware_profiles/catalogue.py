@@ -329,18 +329,12 @@ class Profile:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedProfile:
-    """A profile at one firmware version, with fresh quirk objects for one device."""
+class _ProfileView:
+    """Facts read through to the profile and firmware entry a record points at."""
 
+    __slots__ = ()
     profile: Profile
     entry: FirmwareEntry
-    firmware_version: str
-    quirks: tuple[Quirk, ...]
-
-    @property
-    def device_type(self) -> str:
-        return self.profile.device_type
 
     @property
     def manufacturer(self) -> str:
@@ -360,7 +354,23 @@ class ResolvedProfile:
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceSlot:
+class ResolvedProfile(_ProfileView):
+    """A profile at one firmware version, with fresh quirk objects for one device."""
+
+    profile: Profile
+    entry: FirmwareEntry
+    firmware_version: str
+    quirks: tuple[Quirk, ...]
+
+    @property
+    def device_type(self) -> str:
+        return self.profile.device_type
+
+
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSlot(_ProfileView):
     """One device of a DMC: a profile at a firmware version (already resolved to its entry).
 
     ``status`` is the device's own installation status: the DMC's for an
@@ -378,25 +388,11 @@ class DeviceSlot:
     def profile_id(self) -> str:
         return self.profile.id
 
-    @property
-    def manufacturer(self) -> str:
-        return self.profile.manufacturer
-
-    @property
-    def model(self) -> str:
-        return self.profile.model
-
-    @property
-    def srvs(self) -> tuple[str, ...]:
-        return self.profile.srvs
 
     @property
     def quirks(self) -> tuple[QuirkSpec, ...]:
         return self.entry.quirks
 
-    @property
-    def quirk_names(self) -> tuple[str, ...]:
-        return self.entry.quirk_names
 
     def make_quirks(self) -> tuple[Quirk, ...]:
         return self.entry.make_quirks()

@@ -30,3 +30,10 @@ def test_unpacker_parses_like_construct(name: str, data: bytes) -> None:
 @given(data=st.binary(max_size=130))
 def test_fast_fcs_equals_the_bitwise_definition(data: bytes) -> None:
     assert mac.fcs_fast(data) == mac.fcs(data)
+
+
+@given(data=st.binary(max_size=64), init=st.integers(0, 0xFFFF))
+def test_reflected_crc_matches_its_bitwise_definition(data: bytes, init: int) -> None:
+    from s1bench.emulator.crc import crc16_reflected, crc16_reflected_bitwise
+
+    assert crc16_reflected(data, init) == crc16_reflected_bitwise(data, init)
