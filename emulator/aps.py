@@ -69,13 +69,11 @@ class TransportKey:
     source_ieee: int
     frame_counter: int = 0
 
-    def encode(self, link_key: bytes, key_transport: bytes) -> bytes:
-        """Seal with the key-transport key derived from ``link_key``.
+    def encode(self, key_transport: bytes) -> bytes:
+        """Seal with the key-transport key, HMAC-MMO(link key, 0x00).
 
-        ``key_transport`` is passed in (derived once per device) because
-        HMAC-MMO costs four AES blocks.
+        The caller derives it once per device: HMAC-MMO costs four AES blocks.
         """
-        del link_key  # the caller derives; kept in the signature for readability
         fc = FRAME_COMMAND | 0x20  # command frame, security
         header = bytes([fc, self.counter])
         on_air_ctl = (KEY_ID_KEY_TRANSPORT << 3) | EXT_NONCE

@@ -18,7 +18,6 @@ import asyncio
 import heapq
 import itertools
 import selectors
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -223,8 +222,3 @@ def make_clock(kind: str, epoch: datetime | None = None) -> VirtualClock | WallC
     if kind == "wall":
         return WallClock(epoch)
     raise ValueError(f"unknown clock {kind!r}: expected 'virtual' or 'wall'")
-
-
-def wall_seconds() -> float:
-    """Real elapsed-time source for 'wall time' columns in run records."""
-    return time.perf_counter()

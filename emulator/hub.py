@@ -267,7 +267,7 @@ class CommsHub(HanNode):
         sealed = aps.TransportKey(self._next("_aps_counter", 256), self.network_key,
                                   self.key_seq, entry.ieee, self.ieee,
                                   self._frame_counter).encode(
-            entry.link_key, mmo.key_transport_key(entry.link_key))
+            mmo.key_transport_key(entry.link_key))
         self.send_aps_command(entry.short, sealed)
 
     def on_zdo(self, src: int, message: zdo.ZdoMessage) -> None:

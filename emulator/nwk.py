@@ -46,7 +46,6 @@ _FIXED = Struct(
 ).compile()
 _FIXED_LEN = 8
 _FIXED_FAST = unpacker(_FIXED)
-_IEEE = Int64ul.compile() if hasattr(Int64ul, "compile") else Int64ul
 _AUX = Struct("sec_ctl" / Int8ul, "counter" / Int32ul, "source" / Int64ul).compile()
 _AUX_LEN = 13
 _AUX_FAST = unpacker(_AUX)

@@ -66,7 +66,7 @@ def install_code_keys() -> tuple[bytes, bytes]:
 
 
 def sample_transport_key() -> tuple[aps.TransportKey, bytes]:
-    link, ktk = install_code_keys()
+    _, ktk = install_code_keys()
     tk = aps.TransportKey(counter=0x17, network_key=KEY, key_seq=2, dest_ieee=DEV_IEEE,
                           source_ieee=HUB_IEEE, frame_counter=0x2A)
-    return tk, tk.encode(link, ktk)
+    return tk, tk.encode(ktk)

@@ -187,7 +187,7 @@ def test_transport_key_aps_security_header_agrees_with_scapy() -> None:
 
     link = mmo.link_key_from_install_code(bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5"))
     sealed = aps.TransportKey(0x17, KEY, 0, DEV_IEEE, HUB_IEEE, 0x2A).encode(
-        link, mmo.key_transport_key(link))
+        mmo.key_transport_key(link))
     frame = nwk.NwkFrame(nwk.FRAME_DATA, 0x0100, 0x0000, 1, 2, sealed, src_ieee=HUB_IEEE,
                          discover_route=0)
     pkt = Dot15d4FCS(_stack(frame, mac_dst=0x0100))
