@@ -106,8 +106,8 @@ class DccRole:
         if not response.ok:
             return
         if request.srv == "6.15.1" and request.params.get("RemotePartyRole") == "NetworkOperator":
-            self.dno_registration[request.target] = user if user.startswith("dno:") else \
-                str(request.params.get("Owner", user))
+            # Registration data: who placed the certificate now in the DNO slot.
+            self.dno_registration[request.target] = user
         if request.srv == "6.23":
             defect = self.quirk("cos_alert_dropped")
             if defect is not None and defect.drops(self._rng):
