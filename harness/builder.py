@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from s1bench.emulator.capture import CaptureTap
 from s1bench.emulator.devices import DeviceInfo
 from s1bench.emulator.installation import REFERENCE_DMC, Installation
 from s1bench.emulator.medium import Medium, make_medium
+
+log = structlog.get_logger("s1bench.harness")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,9 @@ def resolve_dmc(dmc_id: str, *, fixed: bool = False) -> DmcSpec:
     if dmc_id == "reference" and not fixed:
         try:
             return _from_catalogue(dmc_id, fixed)
-        except Exception:
+        except Exception as exc:  # the spine runs even when the catalogue cannot load
+            log.warning("catalogue unavailable; using the built-in reference DMC",
+                        reason=str(exc))
             return DmcSpec("reference", "Reference installation (no quirks)", "Dormant",
                            dict(REFERENCE_DMC))
     return _from_catalogue(dmc_id, fixed)
