@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from . import mgmt, se, zcl
-from .hub import CommsHub, Rejected
+from .hub import CommsHub, NoResponse, Rejected
+from .node import PAYLOAD_ERRORS
 from .service import ResponseCode, eui64_int, eui64_str
 from .srv_catalogue import CHF
 
@@ -381,7 +382,7 @@ async def read_inventory(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any])
             try:
                 values = await _read(hub, entry.ieee, se.BASIC, [
                     se.BASIC_MANUFACTURER, se.BASIC_MODEL, se.BASIC_SW_BUILD])
-            except Exception:
+            except (NoResponse, Rejected, *PAYLOAD_ERRORS):
                 row["Status"] = "NoResponse"
             else:
                 row.update({"Manufacturer": values[se.BASIC_MANUFACTURER],

@@ -129,12 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-json", action="store_true", help="JSON logs even on a terminal")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_srv(sub)
-    for module in ("cli_demo", "cli_profiles", "cli_reproduce", "cli_run", "cli_duis"):
-        try:
-            mod = __import__(f"s1bench.harness.{module}", fromlist=["add_parser"])
-        except ImportError:
-            continue
-        mod.add_parser(sub)
+    # Imported directly: a broken subcommand module must fail loudly, not vanish.
+    from . import cli_demo, cli_duis, cli_profiles, cli_reproduce, cli_run
+
+    for module in (cli_demo, cli_profiles, cli_reproduce, cli_run, cli_duis):
+        module.add_parser(sub)
     return parser
 
 

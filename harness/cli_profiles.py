@@ -222,20 +222,18 @@ def _users_of(catalogue: Catalogue, profile: Profile) -> list[tuple[Dmc, DeviceS
 
 
 def _show(catalogue: Catalogue, item_id: str, as_json: bool) -> int:
-    if item_id in catalogue.profiles:
-        profile = catalogue.profiles[item_id]
-        if as_json:
-            print(json.dumps(_profile_json(catalogue, profile), indent=2, ensure_ascii=False))
-        else:
-            print("\n".join(_profile_text(catalogue, profile)))
-        return EXIT_OK
-    if item_id in catalogue.dmcs:
-        dmc = catalogue.dmcs[item_id]
-        if as_json:
-            print(json.dumps(_dmc_json(catalogue, dmc), indent=2, ensure_ascii=False))
-        else:
-            print("\n".join(_dmc_text(catalogue, dmc)))
-        return EXIT_OK
+    views: tuple[tuple[Any, Any, Any], ...] = (
+        (catalogue.profiles, _profile_json, _profile_text),
+        (catalogue.dmcs, _dmc_json, _dmc_text),
+    )
+    for table, to_json, to_text in views:
+        if item_id in table:
+            if as_json:
+                print(json.dumps(to_json(catalogue, table[item_id]), indent=2,
+                                 ensure_ascii=False))
+            else:
+                print("\n".join(to_text(catalogue, table[item_id])))
+            return EXIT_OK
     _error(
         f"unknown id {item_id!r}: not a profile or a DMC\n"
         f"  profiles: {', '.join(catalogue.profiles)}\n"
