@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     except (KeyError, ValueError) as exc:
         raise BadInput(f"--dmc: {str(exc).strip(chr(39))}") from None
 
-    def progress(line: str) -> None:
-        if not args.quiet:
+    def progress(done: int, total: int, line: str) -> None:
+        if line and not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
     from .cli import medium_options

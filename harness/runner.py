@@ -410,10 +410,14 @@ def dmc_line(spec: DmcSpec) -> dict[str, Any]:
 
 def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0,
               mitigations: bool = False, capture: bool = False, resume: bool = False,
-              progress: Callable[[str], None] | None = None,
+              progress: Callable[[int, int, str], None] | None = None,
               stop_after: int | None = None,
               medium: dict[str, float] | None = None) -> Path:
-    """Run every pack on every DMC; returns the record path. Reports are separate."""
+    """Run every pack on every DMC; returns the record path. Reports are separate.
+
+    ``progress(done, total, line)`` is called after each test (and once before
+    the first, with done = tests already recorded) so a CLI can draw a bar.
+    """
     out.mkdir(parents=True, exist_ok=True)
     medium = {**DEFAULT_MEDIUM, **(medium or {})}
     path = out / "record.jsonl"
@@ -426,6 +430,11 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
     seen_dmcs = {e["dmc"] for e in existing if e.get("kind") == "dmc"}
     writer = RecordWriter(path)
     ran = 0
+    plan = [(dmc_id, resolve_dmc(dmc_id)) for dmc_id in dmc_ids]
+    total = sum(len(expand(pack, spec)) for _, spec in plan for pack in packs)
+    finished = len(done)
+    if progress:
+        progress(finished, total, "")
     try:
         if not existing:
             scope = ",".join(dmc_ids + [p.id for p in packs]).encode()
@@ -434,8 +443,7 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
                           "mitigations": mitigations, "version": __version__,
                           "medium": medium,
                           "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-        for dmc_id in dmc_ids:
-            spec = resolve_dmc(dmc_id)
+        for dmc_id, spec in plan:
             if dmc_id not in seen_dmcs:
                 writer.write(dmc_line(spec))
             for pack in packs:
@@ -452,8 +460,9 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
                         writer.write(line)
                     writer.write(test_line)
                     ran += 1
+                    finished += 1
                     if progress:
-                        progress(f"[{dmc_id}] {pack.id} {n}/{len(tests)} {test.name}: "
+                        progress(finished, total, f"[{dmc_id}] {pack.id} {n}/{len(tests)} {test.name}: "
                                  f"{test_line['verdict']}")
         writer.write({"kind": "end",
                       "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
