@@ -102,46 +102,54 @@ class ApsCommand:
 
 def decode(data: bytes, key_transport: bytes | None = None, base: int = 0) -> ApsData | ApsCommand:
     """Parse an APS frame; secured commands need the receiver's key-transport key."""
-    need(LAYER, data, 0, 2, "APS frame control and counter")
-    fc = data[0]
-    frame_type = fc & 0x3
-    if frame_type == FRAME_DATA:
-        if fc & 0x20:
-            raise CodecError(LAYER, base, "APS-secured data frames are not used by s1bench")
-        if (fc >> 2) & 0x3 not in (DELIVERY_UNICAST, DELIVERY_BROADCAST):
-            raise CodecError(LAYER, base, f"delivery mode {(fc >> 2) & 3} not supported")
-        need(LAYER, data, 0, _DATA_LEN, "APS data header")
-        _, dst_ep, cluster, profile, src_ep, counter = _DATA_FAST.unpack_from(data)
-        return ApsData(dst_ep, cluster, profile, src_ep, counter, bytes(data[_DATA_LEN:]),
-                       (fc >> 2) & 0x3 == DELIVERY_BROADCAST, bool(fc & 0x40))
-    if frame_type != FRAME_COMMAND:
-        raise CodecError(LAYER, base, f"APS frame type {frame_type} not supported")
-    counter = data[1]
-    if not fc & 0x20:
-        need(LAYER, data, 2, 1, "APS command id")
-        return ApsCommand(counter, data[2], bytes(data[3:]))
-    need(LAYER, data, 2, 13 + 1 + MIC_LEN, "APS auxiliary header, command and MIC")
-    ctl = data[2]
-    if (ctl >> 3) & 3 != KEY_ID_KEY_TRANSPORT or not ctl & EXT_NONCE:
-        raise CodecError(LAYER, base + 2, f"unsupported APS security control {ctl:02x}")
-    fcount = int.from_bytes(data[3:7], "little")
-    source = int.from_bytes(data[7:15], "little")
-    if key_transport is None:
-        raise CodecError(LAYER, base + 15, "secured APS command and no key-transport key")
-    patched = ctl | SEC_LEVEL
-    aad = bytes(data[:2]) + bytes([patched]) + bytes(data[3:15])
     try:
-        plain = cipher(key_transport).decrypt(ccm_nonce(source, fcount, patched),
-                                              bytes(data[15:]), aad)
-    except InvalidTag:
-        raise CodecError(LAYER, base + 15, "APS MIC check failed (wrong link key)") from None
-    return ApsCommand(counter, plain[0], plain[1:])
+        need(LAYER, data, 0, 2, "APS frame control and counter")
+        fc = data[0]
+        frame_type = fc & 0x3
+        if frame_type == FRAME_DATA:
+            if fc & 0x20:
+                raise CodecError(LAYER, 0, "APS-secured data frames are not used by s1bench")
+            if (fc >> 2) & 0x3 not in (DELIVERY_UNICAST, DELIVERY_BROADCAST):
+                raise CodecError(LAYER, 0, f"delivery mode {(fc >> 2) & 3} not supported")
+            need(LAYER, data, 0, _DATA_LEN, "APS data header")
+            _, dst_ep, cluster, profile, src_ep, counter = _DATA_FAST.unpack_from(data)
+            return ApsData(dst_ep, cluster, profile, src_ep, counter, bytes(data[_DATA_LEN:]),
+                           (fc >> 2) & 0x3 == DELIVERY_BROADCAST, bool(fc & 0x40))
+        if frame_type != FRAME_COMMAND:
+            raise CodecError(LAYER, 0, f"APS frame type {frame_type} not supported")
+        counter = data[1]
+        if not fc & 0x20:
+            need(LAYER, data, 2, 1, "APS command id")
+            return ApsCommand(counter, data[2], bytes(data[3:]))
+        need(LAYER, data, 2, 13 + 1 + MIC_LEN, "APS auxiliary header, command and MIC")
+        ctl = data[2]
+        if (ctl >> 3) & 3 != KEY_ID_KEY_TRANSPORT or not ctl & EXT_NONCE:
+            raise CodecError(LAYER, 2, f"unsupported APS security control {ctl:02x}")
+        fcount = int.from_bytes(data[3:7], "little")
+        source = int.from_bytes(data[7:15], "little")
+        if key_transport is None:
+            raise CodecError(LAYER, 15, "secured APS command and no key-transport key")
+        patched = ctl | SEC_LEVEL
+        aad = bytes(data[:2]) + bytes([patched]) + bytes(data[3:15])
+        try:
+            plain = cipher(key_transport).decrypt(ccm_nonce(source, fcount, patched),
+                                                  bytes(data[15:]), aad)
+        except InvalidTag:
+            raise CodecError(LAYER, 15, "APS MIC check failed (wrong link key)") from None
+        return ApsCommand(counter, plain[0], plain[1:])
+    except CodecError as exc:
+        exc.shift(base)
+        raise
 
 
 def parse_transport_key(payload: bytes, base: int = 0) -> tuple[int, bytes, int, int, int]:
     """(key type, key, key seq, dest ieee, source ieee) from a Transport Key payload."""
-    need(LAYER, payload, 0, 1 + 16 + 1 + 16, "Transport Key payload")
-    key_type = payload[0]
-    key = bytes(payload[1:17])
-    return (key_type, key, payload[17], int.from_bytes(payload[18:26], "little"),
-            int.from_bytes(payload[26:34], "little"))
+    try:
+        need(LAYER, payload, 0, 1 + 16 + 1 + 16, "Transport Key payload")
+        key_type = payload[0]
+        key = bytes(payload[1:17])
+        return (key_type, key, payload[17], int.from_bytes(payload[18:26], "little"),
+                int.from_bytes(payload[26:34], "little"))
+    except CodecError as exc:
+        exc.shift(base)
+        raise

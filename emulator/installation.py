@@ -2,7 +2,10 @@
 
 The builder is deterministic: EUIs, short addresses, the network key,
 install codes and each device's RNG all derive from the seed and the
-installation's index, so a fleet of thousands is reproducible. What a
+installation's index, so a fleet of thousands is reproducible. The index
+alone sets the EUIs (00-DB-12, the index in four bytes, the device type in
+the last), so installations that must be told apart in one run's records and
+logs take distinct indexes; the pack runner derives one per test. What a
 supplier would know from the premises (device EUIs, types, install codes on
 labels) is exposed as :class:`Label`; everything else is reachable only
 through Service Requests.
@@ -24,6 +27,8 @@ from .srv_catalogue import CHF, SRVS
 
 STATUSES = ("Active", "Dormant", "Mixed")
 TYPE_OFFSETS = {CHF: 0x00, "ESME": 0x01, "GSME": 0x02, "PPMID": 0x03, "IHD": 0x04}
+#: The last EUI byte no device type uses: the installation's "unknown device".
+UNKNOWN_OFFSET = 0xFF
 #: Devices that join the HAN after migration (8.11 + 8.7); meters are already on it.
 LATE_JOINERS = ("PPMID", "IHD")
 #: The originator EUI in RequestIDs the harness sends (a DCC-side user id).
@@ -110,6 +115,16 @@ class Installation:
     @property
     def hub_eui(self) -> str:
         return self.hub.eui
+
+    @property
+    def unknown_eui(self) -> str:
+        """An EUI beside this installation's devices that none of them has.
+
+        Addressing it is how the harness sees the hub's E19. It is derived
+        from the installation, like the device EUIs, so requests to it carry
+        RequestIDs no other installation of a run uses.
+        """
+        return eui64_str(self.hub.ieee | UNKNOWN_OFFSET)
 
     def eui_of(self, device_type: str) -> str:
         """The EUI of this installation's device of a type (CHF for the hub)."""

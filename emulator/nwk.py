@@ -120,52 +120,56 @@ class NwkFrame:
     @classmethod
     def decode(cls, data: bytes, key: bytes | None = None, base: int = 0) -> NwkFrame:
         """Parse (and open, when secured) a NWK frame; ``base`` is its offset in the MAC frame."""
-        need(LAYER, data, 0, _FIXED_LEN, "NWK header")
-        fcf, dst, src, radius, seq = _FIXED_FAST.unpack_from(data)
-        version = (fcf >> 2) & 0xF
-        if version != PROTOCOL_VERSION:
-            raise CodecError(LAYER, base,
-                             f"protocol version {version}, expected {PROTOCOL_VERSION}")
-        if fcf & 0x0500:
-            raise CodecError(LAYER, base, "multicast and source-routed frames are not supported")
-        pos = _FIXED_LEN
-        dst_ieee = src_ieee = None
-        if fcf & 0x0800:
-            need(LAYER, data, pos, 8, "destination IEEE address")
-            dst_ieee = int.from_bytes(data[pos : pos + 8], "little")
-            pos += 8
-        if fcf & 0x1000:
-            need(LAYER, data, pos, 8, "source IEEE address")
-            src_ieee = int.from_bytes(data[pos : pos + 8], "little")
-            pos += 8
-        frame = cls(fcf & 0x3, dst, src, radius, seq, b"", src_ieee, dst_ieee, (fcf >> 6) & 0x3)
-        if not fcf & 0x0200:
-            frame.payload = bytes(data[pos:])
-            return frame
-        header_end = pos
-        need(LAYER, data, pos, 1, "security control")
-        ctl = data[pos]
-        key_id = (ctl >> 3) & 0x3
-        if key_id != KEY_ID_NETWORK or not ctl & EXT_NONCE:
-            raise CodecError(LAYER, base + pos, f"unsupported security control {ctl:02x}")
-        need(LAYER, data, pos, _AUX_LEN + 1 + MIC_LEN, "auxiliary security header and MIC")
-        _, counter, source = _AUX_FAST.unpack_from(data, pos)
-        frame.secured = True
-        frame.frame_counter = counter
-        frame.sec_source = source
-        frame.key_seq = data[pos + _AUX_LEN]
-        pos += _AUX_LEN + 1
-        if key is None:
-            raise CodecError(LAYER, base + pos, "secured frame and no network key to open it")
-        patched = ctl | SEC_LEVEL
-        aad = bytes(data[:header_end]) + bytes([patched]) + bytes(data[header_end + 1 : pos])
-        nonce = ccm_nonce(source, counter, patched)
         try:
-            frame.payload = cipher(key).decrypt(nonce, bytes(data[pos:]), aad)
-        except InvalidTag:
-            raise CodecError(LAYER, base + pos,
-                             "MIC check failed (wrong key or tampered)") from None
-        return frame
+            need(LAYER, data, 0, _FIXED_LEN, "NWK header")
+            fcf, dst, src, radius, seq = _FIXED_FAST.unpack_from(data)
+            version = (fcf >> 2) & 0xF
+            if version != PROTOCOL_VERSION:
+                raise CodecError(LAYER, 0,
+                                 f"protocol version {version}, expected {PROTOCOL_VERSION}")
+            if fcf & 0x0500:
+                raise CodecError(LAYER, 0, "multicast and source-routed frames are not supported")
+            pos = _FIXED_LEN
+            dst_ieee = src_ieee = None
+            if fcf & 0x0800:
+                need(LAYER, data, pos, 8, "destination IEEE address")
+                dst_ieee = int.from_bytes(data[pos : pos + 8], "little")
+                pos += 8
+            if fcf & 0x1000:
+                need(LAYER, data, pos, 8, "source IEEE address")
+                src_ieee = int.from_bytes(data[pos : pos + 8], "little")
+                pos += 8
+            frame = cls(fcf & 0x3, dst, src, radius, seq, b"", src_ieee, dst_ieee, (fcf >> 6) & 0x3)
+            if not fcf & 0x0200:
+                frame.payload = bytes(data[pos:])
+                return frame
+            header_end = pos
+            need(LAYER, data, pos, 1, "security control")
+            ctl = data[pos]
+            key_id = (ctl >> 3) & 0x3
+            if key_id != KEY_ID_NETWORK or not ctl & EXT_NONCE:
+                raise CodecError(LAYER, pos, f"unsupported security control {ctl:02x}")
+            need(LAYER, data, pos, _AUX_LEN + 1 + MIC_LEN, "auxiliary security header and MIC")
+            _, counter, source = _AUX_FAST.unpack_from(data, pos)
+            frame.secured = True
+            frame.frame_counter = counter
+            frame.sec_source = source
+            frame.key_seq = data[pos + _AUX_LEN]
+            pos += _AUX_LEN + 1
+            if key is None:
+                raise CodecError(LAYER, pos, "secured frame and no network key to open it")
+            patched = ctl | SEC_LEVEL
+            aad = bytes(data[:header_end]) + bytes([patched]) + bytes(data[header_end + 1 : pos])
+            nonce = ccm_nonce(source, counter, patched)
+            try:
+                frame.payload = cipher(key).decrypt(nonce, bytes(data[pos:]), aad)
+            except InvalidTag:
+                raise CodecError(LAYER, pos,
+                                 "MIC check failed (wrong key or tampered)") from None
+            return frame
+        except CodecError as exc:
+            exc.shift(base)
+            raise
 
 
 def rejoin_request(capability: int) -> bytes:

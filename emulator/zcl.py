@@ -76,18 +76,23 @@ def encode_value(type_id: int, value: Any) -> bytes:
 
 def decode_value(type_id: int, data: bytes, pos: int, base: int = 0) -> tuple[Any, int]:
     """Return (value, new position); raise CodecError for unknown or short values."""
-    if type_id in (CHAR_STR, OCTET_STR):
-        need(LAYER, data, pos, 1, "string length")
-        length = data[pos]
-        need(LAYER, data, pos + 1, length, "string body")
-        raw = bytes(data[pos + 1 : pos + 1 + length])
-        return (raw.decode("utf-8", "replace") if type_id == CHAR_STR else raw), pos + 1 + length
-    spec = _FIXED_TYPES.get(type_id)
-    if spec is None:
-        raise CodecError(LAYER, base + pos - 1, f"ZCL data type {type_id:#04x} not supported")
-    width, signed = spec
-    need(LAYER, data, pos, width, f"value of type {type_id:#04x}")
-    return int.from_bytes(data[pos : pos + width], "little", signed=signed), pos + width
+    try:
+        if type_id in (CHAR_STR, OCTET_STR):
+            need(LAYER, data, pos, 1, "string length")
+            length = data[pos]
+            need(LAYER, data, pos + 1, length, "string body")
+            raw = bytes(data[pos + 1 : pos + 1 + length])
+            value = raw.decode("utf-8", "replace") if type_id == CHAR_STR else raw
+            return value, pos + 1 + length
+        spec = _FIXED_TYPES.get(type_id)
+        if spec is None:
+            raise CodecError(LAYER, pos - 1, f"ZCL data type {type_id:#04x} not supported")
+        width, signed = spec
+        need(LAYER, data, pos, width, f"value of type {type_id:#04x}")
+        return int.from_bytes(data[pos : pos + width], "little", signed=signed), pos + width
+    except CodecError as exc:
+        exc.shift(base)
+        raise
 
 
 @dataclass(slots=True)
@@ -112,19 +117,23 @@ class ZclFrame:
 
     @classmethod
     def decode(cls, data: bytes, base: int = 0) -> ZclFrame:
-        need(LAYER, data, 0, 3, "ZCL header")
-        fc = data[0]
-        frame_type = fc & 0x3
-        if frame_type > TYPE_CLUSTER:
-            raise CodecError(LAYER, base, f"reserved ZCL frame type {frame_type}")
-        pos = 1
-        manufacturer = None
-        if fc & 0x04:
-            need(LAYER, data, 0, 5, "manufacturer-specific ZCL header")
-            manufacturer = int.from_bytes(data[1:3], "little")
-            pos = 3
-        return cls(frame_type, (fc >> 3) & 1, data[pos], data[pos + 1], bytes(data[pos + 2 :]),
-                   bool(fc & 0x10), manufacturer)
+        try:
+            need(LAYER, data, 0, 3, "ZCL header")
+            fc = data[0]
+            frame_type = fc & 0x3
+            if frame_type > TYPE_CLUSTER:
+                raise CodecError(LAYER, 0, f"reserved ZCL frame type {frame_type}")
+            pos = 1
+            manufacturer = None
+            if fc & 0x04:
+                need(LAYER, data, 0, 5, "manufacturer-specific ZCL header")
+                manufacturer = int.from_bytes(data[1:3], "little")
+                pos = 3
+            return cls(frame_type, (fc >> 3) & 1, data[pos], data[pos + 1], bytes(data[pos + 2 :]),
+                       bool(fc & 0x10), manufacturer)
+        except CodecError as exc:
+            exc.shift(base)
+            raise
 
 
 # ---- foundation payloads -------------------------------------------------
@@ -151,21 +160,25 @@ def read_attributes_response(records: list[tuple[int, int, int | None, Any]]) ->
 
 def parse_read_attributes_response(payload: bytes, base: int = 0) -> dict[int, tuple[int, Any]]:
     """attr id -> (status, value)."""
-    out: dict[int, tuple[int, Any]] = {}
-    pos = 0
-    while pos < len(payload):
-        need(LAYER, payload, pos, 3, "attribute status record")
-        attr = int.from_bytes(payload[pos : pos + 2], "little")
-        status = payload[pos + 2]
-        pos += 3
-        if status != STATUS_SUCCESS:
-            out[attr] = (status, None)
-            continue
-        need(LAYER, payload, pos, 1, "attribute data type")
-        type_id = payload[pos]
-        value, pos = decode_value(type_id, payload, pos + 1, base)
-        out[attr] = (status, value)
-    return out
+    try:
+        out: dict[int, tuple[int, Any]] = {}
+        pos = 0
+        while pos < len(payload):
+            need(LAYER, payload, pos, 3, "attribute status record")
+            attr = int.from_bytes(payload[pos : pos + 2], "little")
+            status = payload[pos + 2]
+            pos += 3
+            if status != STATUS_SUCCESS:
+                out[attr] = (status, None)
+                continue
+            need(LAYER, payload, pos, 1, "attribute data type")
+            type_id = payload[pos]
+            value, pos = decode_value(type_id, payload, pos + 1)
+            out[attr] = (status, value)
+        return out
+    except CodecError as exc:
+        exc.shift(base)
+        raise
 
 
 def write_attributes(records: list[tuple[int, int, Any]]) -> bytes:
@@ -174,15 +187,19 @@ def write_attributes(records: list[tuple[int, int, Any]]) -> bytes:
 
 
 def parse_write_attributes(payload: bytes, base: int = 0) -> list[tuple[int, int, Any]]:
-    out = []
-    pos = 0
-    while pos < len(payload):
-        need(LAYER, payload, pos, 3, "write attribute record")
-        attr = int.from_bytes(payload[pos : pos + 2], "little")
-        type_id = payload[pos + 2]
-        value, pos = decode_value(type_id, payload, pos + 3, base)
-        out.append((attr, type_id, value))
-    return out
+    try:
+        out = []
+        pos = 0
+        while pos < len(payload):
+            need(LAYER, payload, pos, 3, "write attribute record")
+            attr = int.from_bytes(payload[pos : pos + 2], "little")
+            type_id = payload[pos + 2]
+            value, pos = decode_value(type_id, payload, pos + 3)
+            out.append((attr, type_id, value))
+        return out
+    except CodecError as exc:
+        exc.shift(base)
+        raise
 
 
 def write_attributes_response(failures: list[tuple[int, int]]) -> bytes:
@@ -193,13 +210,17 @@ def write_attributes_response(failures: list[tuple[int, int]]) -> bytes:
 
 
 def parse_write_attributes_response(payload: bytes, base: int = 0) -> list[tuple[int, int]]:
-    need(LAYER, payload, 0, 1, "Write Attributes Response status")
-    if payload == bytes([STATUS_SUCCESS]):
-        return []
-    if len(payload) % 3:
-        raise CodecError(LAYER, base, "Write Attributes Response records are 3 bytes each")
-    return [(payload[i], int.from_bytes(payload[i + 1 : i + 3], "little"))
-            for i in range(0, len(payload), 3)]
+    try:
+        need(LAYER, payload, 0, 1, "Write Attributes Response status")
+        if payload == bytes([STATUS_SUCCESS]):
+            return []
+        if len(payload) % 3:
+            raise CodecError(LAYER, 0, "Write Attributes Response records are 3 bytes each")
+        return [(payload[i], int.from_bytes(payload[i + 1 : i + 3], "little"))
+                for i in range(0, len(payload), 3)]
+    except CodecError as exc:
+        exc.shift(base)
+        raise
 
 
 def default_response(command: int, status: int) -> bytes:
@@ -207,5 +228,9 @@ def default_response(command: int, status: int) -> bytes:
 
 
 def parse_default_response(payload: bytes, base: int = 0) -> tuple[int, int]:
-    need(LAYER, payload, 0, 2, "Default Response")
-    return payload[0], payload[1]
+    try:
+        need(LAYER, payload, 0, 2, "Default Response")
+        return payload[0], payload[1]
+    except CodecError as exc:
+        exc.shift(base)
+        raise

@@ -53,24 +53,28 @@ class ZdoMessage:
 
     @classmethod
     def decode(cls, cluster: int, data: bytes, base: int = 0) -> ZdoMessage:
-        need(LAYER, data, 0, 1, "ZDO transaction sequence")
-        tsn = data[0]
-        if cluster == MGMT_PERMIT_JOINING_REQ:
-            need(LAYER, data, 0, 3, "Mgmt_Permit_Joining_req")
-            return cls(cluster, tsn, {"duration": data[1], "tc_significance": data[2]})
-        if cluster in (MGMT_PERMIT_JOINING_RSP, MGMT_LEAVE_RSP):
-            need(LAYER, data, 0, 2, "ZDO status")
-            return cls(cluster, tsn, {"status": data[1]})
-        if cluster == DEVICE_ANNCE:
-            need(LAYER, data, 0, 12, "Device_annce")
-            return cls(cluster, tsn, {"nwk": int.from_bytes(data[1:3], "little"),
-                                      "ieee": int.from_bytes(data[3:11], "little"),
-                                      "capability": data[11]})
-        if cluster == MGMT_LEAVE_REQ:
-            need(LAYER, data, 0, 10, "Mgmt_Leave_req")
-            return cls(cluster, tsn, {"ieee": int.from_bytes(data[1:9], "little"),
-                                      "flags": data[9]})
-        raise CodecError(LAYER, base, f"ZDO cluster {cluster:#06x} not supported")
+        try:
+            need(LAYER, data, 0, 1, "ZDO transaction sequence")
+            tsn = data[0]
+            if cluster == MGMT_PERMIT_JOINING_REQ:
+                need(LAYER, data, 0, 3, "Mgmt_Permit_Joining_req")
+                return cls(cluster, tsn, {"duration": data[1], "tc_significance": data[2]})
+            if cluster in (MGMT_PERMIT_JOINING_RSP, MGMT_LEAVE_RSP):
+                need(LAYER, data, 0, 2, "ZDO status")
+                return cls(cluster, tsn, {"status": data[1]})
+            if cluster == DEVICE_ANNCE:
+                need(LAYER, data, 0, 12, "Device_annce")
+                return cls(cluster, tsn, {"nwk": int.from_bytes(data[1:3], "little"),
+                                          "ieee": int.from_bytes(data[3:11], "little"),
+                                          "capability": data[11]})
+            if cluster == MGMT_LEAVE_REQ:
+                need(LAYER, data, 0, 10, "Mgmt_Leave_req")
+                return cls(cluster, tsn, {"ieee": int.from_bytes(data[1:9], "little"),
+                                          "flags": data[9]})
+            raise CodecError(LAYER, 0, f"ZDO cluster {cluster:#06x} not supported")
+        except CodecError as exc:
+            exc.shift(base)
+            raise
 
 
 def permit_durations(total_seconds: int, limit: int = MAX_PERMIT_DURATION) -> list[int]:

@@ -25,7 +25,7 @@ import contextlib
 import html
 import json
 import os
-import tempfile
+import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -280,6 +280,24 @@ def _srv_and_code(step: dict[str, Any]) -> tuple[str, str]:
     return str(srv), str(code)
 
 
+def _skip_reason(steps: Iterable[dict[str, Any]]) -> str:
+    """Why a test was skipped, from its skipped steps' recorded reasons.
+
+    The runner records the reason of a skip in the step's ``failures`` (the
+    DMC lacks the device, the quirk a scenario needs...); a test is skipped
+    when every step was, so the distinct reasons together explain it. A
+    reviewer must see them to tell "not applicable" from "not tested".
+    """
+    reasons: list[str] = []
+    for s in steps:
+        if s.get("verdict") != "skip":
+            continue
+        for reason in s.get("failures") or []:
+            if str(reason) not in reasons:
+                reasons.append(str(reason))
+    return "; ".join(reasons) or "no reason recorded"
+
+
 def _issue_lines(test: dict[str, Any]) -> list[str]:
     return [
         f"Testing Issue {i.get('id')} (Severity {i.get('severity')}): {i.get('title', '')}"
@@ -321,7 +339,7 @@ def render_junit(record: Record) -> bytes:
                 fail.text = "\n".join(lines) or "test failed"
             elif verdict == "skip":
                 counts["skipped"] += 1
-                ET.SubElement(case, "skipped")
+                ET.SubElement(case, "skipped", message=_skip_reason(steps))
             if issues and verdict != "fail":
                 ET.SubElement(case, "system-out").text = "\n".join(issues)
         for k, v in counts.items():
@@ -446,6 +464,16 @@ def _dmc_section(record: Record, dmc: str, s: dict[str, Any]) -> str:
             if issues:
                 body += "<ul>" + "".join(f"<li>{_e(i)}</li>" for i in issues) + "</ul>"
             parts.append(f"<details><summary>{_e(key[1])} / {_e(key[2])}</summary>{body}</details>")
+
+    skipped = [(k, t) for k, t in tests if t.get("verdict") == "skip"]
+    if skipped:
+        parts.append("<h3>Skipped tests</h3>")
+        parts.append(
+            _table(
+                ["Test pack", "Test", "Reason skipped"],
+                [[k[1], k[2], _skip_reason(record.steps.get(k, []))] for k, _ in skipped],
+            )
+        )
 
     parts.append("<h3>Testing Issues</h3>")
     if s["testing_issues"]:
@@ -585,10 +613,33 @@ def render_html(record: Record) -> str:
     return "\n".join(parts)
 
 
+#: Asked of open(); the process umask takes away what the user wants withheld.
+_SHARED_MODE = 0o666
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """An exclusive temp file beside ``path``, created with the umask's usual mode.
+
+    ``tempfile.mkstemp`` always creates 0600, which the ``os.replace`` then
+    carries onto the report, so reviewers who share the run directory could
+    not read it. ``os.open`` with 0666 lets the kernel apply the umask (0644
+    under 022), the mode any other file the user writes would get, without
+    reading the umask (which cannot be done without briefly changing it).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp"))
+        try:
+            return os.open(tmp, flags, _SHARED_MODE), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write via a temp file in the same directory and os.replace it into place,
     so a reader (or a crash) never sees a half-written report."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

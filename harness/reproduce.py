@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from s1bench.emulator import logs
 from s1bench.emulator.clock import VirtualClock
 from s1bench.emulator.installation import REFERENCE_DMC, Installation
 from s1bench.emulator.service import ServiceResponse
@@ -302,8 +303,13 @@ def _dmc_for(sc: Scenario, variant: str, dmc: str | None = None) -> tuple[Any, t
 
 
 def reproduce(issue: str, variant: str = "quirky", *, seed: int = 0,
-              capture: str | None = None, dmc: str | None = None) -> Result:
-    """Run one scenario on the virtual clock and judge it."""
+              capture: str | None = None, dmc: str | None = None, index: int = 0) -> Result:
+    """Run one scenario on the virtual clock and judge it.
+
+    ``index`` picks the installation's EUI-64s (see Installation); the
+    default keeps the EUIs of the reference capture, and a pack run passes
+    one per test so scenarios of one run never share a RequestID.
+    """
     if issue not in SCENARIOS:
         raise KeyError(f"no scenario for Testing Issue {issue!r} "
                        f"(known: {', '.join(SCENARIOS)})")
@@ -318,7 +324,8 @@ def reproduce(issue: str, variant: str = "quirky", *, seed: int = 0,
     quirk = make_quirk(sc.quirk)
 
     async def main() -> tuple[bool, str, list[dict[str, Any]]]:
-        inst = build_installation(spec, clock, seed=seed, capture=capture, enrolled=sc.enrolled)
+        inst = build_installation(spec, clock, seed=seed, index=index, capture=capture,
+                                  enrolled=sc.enrolled)
         inst.start()
         run = Run(DccRole(inst, dcc_quirks, seed=seed, mitigations=variant == "mitigated"),
                   mitigate=variant == "mitigated")
@@ -328,7 +335,8 @@ def reproduce(issue: str, variant: str = "quirky", *, seed: int = 0,
             inst.medium.close()
         return defect, evidence, run.steps
 
-    defect, evidence, steps = clock.run(main())
+    with logs.virtual_clock(clock):
+        defect, evidence, steps = clock.run(main())
     verdict = VERDICTS[(variant, defect)]
     return Result(issue, sc.quirk, variant, spec.id, verdict, verdict == EXPECTED[variant],
                   evidence, steps, {"id": quirk.issue, "title": quirk.title,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from s1bench.emulator import logs
 from s1bench.emulator.clock import VirtualClock
 from s1bench.emulator.srv_catalogue import SRVS
 from s1bench.firmware_profiles.quirk_base import QUIRKS, make_quirk
@@ -42,7 +43,6 @@ SRV_CASES: dict[str, dict[str, Any]] = {
 }
 #: Covered by the migration pack's join test (they need a joined PPMID).
 SRV_PACK_EXCLUDES = ("8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.11")
-UNKNOWN_DEVICE = "00-DB-12-FF-FF-FF-FF-FF"
 #: The in-memory HAN a run uses unless told otherwise (recorded in the run line).
 DEFAULT_MEDIUM = {"latency": 0.005, "jitter": 0.0, "loss": 0.0}
 
@@ -88,6 +88,20 @@ def _cut_torn_tail(path: Path) -> None:
 
 def _test_seed(seed: int, *parts: str) -> int:
     return zlib.crc32("\x1f".join((str(seed), *parts)).encode())
+
+
+def _installation_index(seed: int, dmc: str, pack: str, test: str) -> int:
+    """The installation index (and so the EUI-64s) of one test of a run.
+
+    With one index for every test, each installation of a run had the same
+    EUIs, so a RequestID (originator, target EUI, counter) repeated across
+    DMCs and tests and a run's log could not be untangled. Deriving it from
+    the same names as the test's seed keeps a seeded run and a resumed one
+    byte-identical. 32 bits make a clash within one run unlikely (about
+    n^2 / 2^33 for n tests); a clash would repeat EUIs in the record and log
+    and nothing else, as each test has its own medium.
+    """
+    return _test_seed(seed, dmc, pack, test, "installation")
 
 
 def _quirk_for_issue(issue: str) -> dict[str, Any]:
@@ -226,7 +240,8 @@ async def _run_srv(ctx: _Ctx, step: Step) -> tuple[dict[str, Any], list[str]]:
             return inst.request(step.value, step.device, **params)
         request = inst.request(step.value, "CHF", **params)
         request.request_id = type(request.request_id)(request.request_id.originator,
-                                                      UNKNOWN_DEVICE, request.request_id.counter)
+                                                      inst.unknown_eui,
+                                                      request.request_id.counter)
         return request
 
     response = await ctx.dcc.submit(make_request())
@@ -301,7 +316,7 @@ async def _run_step(ctx: _Ctx, step: Step, spec: DmcSpec, seed: int
     raise ValueError(f"step kind {step.kind} is run elsewhere")
 
 
-def _run_reproduce(step: Step, spec: DmcSpec, seed: int, mitigations: bool
+def _run_reproduce(step: Step, spec: DmcSpec, seed: int, mitigations: bool, index: int
                    ) -> tuple[str, dict[str, Any], list[str], dict[str, Any] | None]:
     from .reproduce import SCENARIOS, reproduce
 
@@ -309,7 +324,7 @@ def _run_reproduce(step: Step, spec: DmcSpec, seed: int, mitigations: bool
     if scenario.quirk not in _dmc_quirks(spec):
         return "skip", {}, [f"the DMC does not carry {scenario.quirk}"], None
     result = reproduce(step.value, "mitigated" if mitigations else "quirky", seed=seed,
-                       dmc=spec.id)
+                       dmc=spec.id, index=index)
     fields = {"scenario": {"verdict": result.verdict, "evidence": result.evidence,
                            "steps": len(result.steps)}}
     defect = result.verdict in ("reproduced", "not-mitigated")
@@ -322,8 +337,13 @@ def _run_reproduce(step: Step, spec: DmcSpec, seed: int, mitigations: bool
 def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: bool,
              capture_dir: Path | None = None, *, medium: dict[str, float] | None = None
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """One test on a fresh installation; returns (step lines, test line)."""
+    """One test on a fresh installation; returns (step lines, test line).
+
+    Every log line emitted meanwhile carries the DMC, pack, test and virtual
+    time (emulator.logs.bound_to_test), so one run's log can be read per test.
+    """
     test_seed = _test_seed(seed, spec.id, pack.id, test.name)
+    index = _installation_index(seed, spec.id, pack.id, test.name)
     clock = VirtualClock()
     base = {"dmc": spec.id, "pack": pack.id, "test": test.name}
     steps: list[dict[str, Any]] = []
@@ -340,13 +360,14 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
 
     if all(step.kind == "reproduce" for step in test.steps):
         # A scenario runs its own installation on its own virtual clock.
-        for index, step in enumerate(test.steps):
-            started = time.perf_counter()
-            verdict, fields, failures, issue = _run_reproduce(step, spec, test_seed,
-                                                              mitigations)
-            record(index, step, verdict, fields, failures, started, "")
-            if issue:
-                issues.append(issue)
+        with logs.bound_to_test(dmc=spec.id, pack=pack.id, test=test.name):
+            for number, step in enumerate(test.steps):
+                started = time.perf_counter()
+                verdict, fields, failures, issue = _run_reproduce(step, spec, test_seed,
+                                                                  mitigations, index)
+                record(number, step, verdict, fields, failures, started, "")
+                if issue:
+                    issues.append(issue)
         return _finish(steps, issues, base)
 
     async def main() -> None:
@@ -354,13 +375,13 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
         if capture_dir is not None:
             safe = "".join(c if c.isalnum() else "-" for c in f"{spec.id}-{pack.id}-{test.name}")
             capture = str(capture_dir / f"{safe}.pcap")
-        inst = build_installation(spec, clock, seed=test_seed, capture=capture,
+        inst = build_installation(spec, clock, seed=test_seed, index=index, capture=capture,
                                   medium_options=medium)
         inst.start()
         dcc = DccRole(inst, spec.dcc_quirks, seed=test_seed, mitigations=mitigations)
         ctx = _Ctx(dcc, MigrationState(dcc), mitigations)
         try:
-            for index, step in enumerate(test.steps):
+            for number, step in enumerate(test.steps):
                 started = time.perf_counter()
                 try:
                     verdict, fields, failures, issue = await _run_step(ctx, step, spec,
@@ -368,7 +389,7 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
                 except Exception as exc:  # one broken step must not end the run
                     verdict, fields, issue = "error", {}, None
                     failures = [f"s1bench error: {type(exc).__name__}: {exc}"]
-                record(index, step, verdict, fields, failures, started,
+                record(number, step, verdict, fields, failures, started,
                        clock.now().isoformat())
                 if issue:
                     issues.append(issue)
@@ -377,7 +398,8 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
         finally:
             inst.medium.close()
 
-    clock.run(main())
+    with logs.bound_to_test(dmc=spec.id, pack=pack.id, test=test.name, clock=clock):
+        clock.run(main())
     return _finish(steps, issues, base)
 
 
@@ -462,7 +484,8 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
                     ran += 1
                     finished += 1
                     if progress:
-                        progress(finished, total, f"[{dmc_id}] {pack.id} {n}/{len(tests)} {test.name}: "
+                        progress(finished, total,
+                                 f"[{dmc_id}] {pack.id} {n}/{len(tests)} {test.name}: "
                                  f"{test_line['verdict']}")
         writer.write({"kind": "end",
                       "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})

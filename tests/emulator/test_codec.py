@@ -171,13 +171,13 @@ def test_nwk_unsupported_security_control(ctl: int) -> None:
     assert err.offset == 9 + 16
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: CodecError.offset ignores `base` for truncation (codec_errors.need has no base), "
-    "while version/MIC errors add it, so offsets in one frame mix two origins"))
 def test_nwk_truncation_offset_is_relative_to_the_whole_frame_like_other_errors() -> None:
     raw = sample_nwk().encode(KEY)
     err = expect_codec_error("zbee_nwk", nwk.NwkFrame.decode, raw[:5], KEY, base=9)
-    assert err.offset >= 9
+    assert err.offset == 9  # the NWK header starts at byte 9 of the MAC frame
+    assert "at byte 9:" in str(err)
+    err = expect_codec_error("zbee_nwk", nwk.NwkFrame.decode, raw[:20], KEY, base=9)
+    assert err.offset == 9 + 16  # the auxiliary header that is cut short
 
 
 # ------------------------------------------------------------------- APS ---
@@ -523,15 +523,20 @@ def test_publish_event_log_round_trip(events) -> None:
     assert se.parse_publish_event_log(raw) == events
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: se.publish_event_log packs len(events) << 4 into one byte, so 16+ events raise "
-    "ValueError('bytes must be in range(0, 256)'); Device.cmd_0709_00 passes up to "
-    "GetEventLog.number_of_events (the hub asks for 20)"))
-def test_publish_event_log_with_more_than_15_events_does_not_crash() -> None:
+def test_publish_event_log_refuses_more_events_than_the_count_nibble_holds() -> None:
+    """The count shares a byte with the payload control, so 15 is the most one command holds.
+
+    Asking for more is the caller's error and says so, rather than the old
+    "bytes must be in range(0, 256)" from packing 16 << 4 into one byte;
+    devices cap what they send at MAX_EVENTS_PER_LOG (test_event_log.py).
+    """
+    assert se.MAX_EVENTS_PER_LOG == 15
     events = [(se.LOG_GENERAL, 0x8100 + i, i, "supply changed") for i in range(20)]
-    raw = se.publish_event_log(events)
-    parsed = se.parse_publish_event_log(raw)
-    assert 1 <= len(parsed) <= 15 and set(parsed) <= set(events)
+    with pytest.raises(ValueError, match="at most 15 events"):
+        se.publish_event_log(events)
+    raw = se.publish_event_log(events[-15:], total=20)
+    assert raw[4] >> 4 == 15
+    assert se.parse_publish_event_log(raw) == events[-15:]
 
 
 # ------------------------------------------------ install codes and keys ---
