@@ -15,11 +15,12 @@ status, EPCL entry id, DCC-side defects that apply to it, the Testing Issue
 Threshold, and the Substantive Equivalence declaration (seed 002) that lets
 untested child DMCs stand on a tested parent.
 
-Loading either returns a complete ``Catalogue`` or raises one
-``CatalogueError`` listing every problem found, each with file, dotted key,
-line (best effort: tomllib gives none, so the key is looked up in the text)
-and reason. A catalogue that half-loads would let a scenario run against a
-profile its author believes is different.
+What a file may say is ``catalogue_models`` (also the JSON Schema editors
+use); this module turns valid files into records and checks what spans
+values, files and DMCs. Loading returns a complete ``Catalogue`` or raises
+one ``CatalogueError`` listing every problem, each with file, dotted key,
+line and reason: a catalogue that half-loads would let a scenario run
+against a profile its author believes is different.
 """
 
 from __future__ import annotations
@@ -27,71 +28,51 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-import tomllib
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from s1bench.emulator.srv_catalogue import CHF, ESME, GSME, IHD, PPMID, SRVS
+from pydantic import ValidationError
+from s1bench.emulator.srv_catalogue import CHF, ESME, GSME, SRVS
 
+from s1bench.filecheck import (
+    Fault,
+    FileError,
+    KeyPath,
+    Problem,
+    Problems,
+    TomlLines,
+    format_key,
+    read_toml,
+)
+
+from .catalogue_models import DEVICE_TYPES as DEVICE_TYPES
+from .catalogue_models import INSTALLATION_STATUSES as INSTALLATION_STATUSES
+from .catalogue_models import OPERATING_CAPABILITIES as OPERATING_CAPABILITIES
+from .catalogue_models import SEVERITIES as SEVERITIES
+from .catalogue_models import (
+    DefaultsFile,
+    DmcFile,
+    DmcsFile,
+    FirmwareRange,
+    ProfileFile,
+    SlotFile,
+    Version,
+)
 from .quirk_base import Quirk, QuirkError, make_quirk
 
-DEVICE_TYPES: tuple[str, ...] = (ESME, GSME, CHF, PPMID, IHD)
-OPERATING_CAPABILITIES: tuple[str, ...] = ("IOC", "MOC", "FOC")
-INSTALLATION_STATUSES: tuple[str, ...] = ("Active", "Dormant", "Mixed")
-#: Severities a Testing Issue Threshold may name (SEC Testing Issue severities).
-SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 #: The catalogue shipped with s1bench.
 DEFAULT_DIRECTORY = Path(__file__).with_name("catalogue")
 #: Files whose name starts with this hold DMCs; every other ``*.toml`` is one profile.
 DMC_FILE_PREFIX = "dmcs"
 
-KeyPath = tuple[str | int, ...]
 
+class CatalogueError(FileError):
+    """The catalogue cannot be loaded; ``problems`` lists every fault found."""
 
-# --------------------------------------------------------------------------- errors
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One fault in one file: where (file, dotted key, line) and why."""
-
-    file: Path
-    key: str
-    line: int | None
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else str(self.file)
-        return f"{where}: {self.key}: {self.reason}" if self.key else f"{where}: {self.reason}"
-
-
-class CatalogueError(ValueError):
-    """The catalogue cannot be loaded; ``problems`` lists every fault found.
-
-    ``file``, ``key``, ``line`` and ``reason`` repeat the first problem so a
-    caller that only cares about one fault does not need to index.
-    """
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        if not problems:
-            raise ValueError("CatalogueError needs at least one problem")
-        self.problems: tuple[Problem, ...] = tuple(problems)
-        first = self.problems[0]
-        self.file: Path = first.file
-        self.key: str = first.key
-        self.line: int | None = first.line
-        self.reason: str = first.reason
-        if len(self.problems) == 1:
-            message = str(first)
-        else:
-            message = f"{len(self.problems)} problems in the firmware profile catalogue:\n" + (
-                "\n".join(f"  {problem}" for problem in self.problems)
-            )
-        super().__init__(message)
+    what = "the firmware profile catalogue"
 
 
 class CatalogueLookupError(KeyError):
@@ -103,86 +84,6 @@ class CatalogueLookupError(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "not in the catalogue"
-
-
-class _Fault(Exception):
-    """Raised inside the loader; turned into a ``Problem`` with the file's line."""
-
-    def __init__(self, key: KeyPath, reason: str) -> None:
-        super().__init__(reason)
-        self.key = key
-        self.reason = reason
-
-
-def format_key(key: KeyPath) -> str:
-    """``("firmware", 1, "quirks", "x")`` -> ``firmware[1].quirks.x``."""
-    out = ""
-    for part in key:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out
-
-
-# --------------------------------------------------------------------------- versions
-
-
-_VERSION_RE = re.compile(r"\d+(?:\.\d+)*")
-
-
-@dataclass(frozen=True, order=True, slots=True)
-class Version:
-    """A dotted numeric firmware version, compared number by number.
-
-    Trailing zero parts are dropped from the comparison key, so ``1.0`` and
-    ``1.0.0`` are the same version and ``1.9.99 < 1.10``. The text is kept as
-    written for messages and reports.
-    """
-
-    key: tuple[int, ...]
-    text: str = field(compare=False)
-
-    @classmethod
-    def parse(cls, value: object) -> Version:
-        if isinstance(value, Version):
-            return value
-        if not isinstance(value, str) or not _VERSION_RE.fullmatch(value.strip()):
-            raise ValueError(
-                f"{value!r} is not a dotted numeric firmware version (such as '1.2.3')"
-            )
-        text = value.strip()
-        parts = [int(part) for part in text.split(".")]
-        while len(parts) > 1 and parts[-1] == 0:
-            parts.pop()
-        return cls(tuple(parts), text)
-
-    def __str__(self) -> str:
-        return self.text
-
-
-@dataclass(frozen=True, slots=True)
-class FirmwareRange:
-    """An inclusive span of firmware versions."""
-
-    low: Version
-    high: Version
-
-    def __contains__(self, version: object) -> bool:
-        try:
-            parsed = Version.parse(version)
-        except ValueError:
-            return False
-        return self.low <= parsed <= self.high
-
-    def overlaps(self, other: FirmwareRange) -> bool:
-        return self.low <= other.high and other.low <= self.high
-
-    def __str__(self) -> str:
-        return f"{self.low}..{self.high}"
-
-    def as_list(self) -> list[str]:
-        return [str(self.low), str(self.high)]
 
 
 # --------------------------------------------------------------------------- records
@@ -367,8 +268,6 @@ class ResolvedProfile(_ProfileView):
         return self.profile.device_type
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class DeviceSlot(_ProfileView):
     """One device of a DMC: a profile at a firmware version (already resolved to its entry).
@@ -388,11 +287,9 @@ class DeviceSlot(_ProfileView):
     def profile_id(self) -> str:
         return self.profile.id
 
-
     @property
     def quirks(self) -> tuple[QuirkSpec, ...]:
         return self.entry.quirks
-
 
     def make_quirks(self) -> tuple[Quirk, ...]:
         return self.entry.make_quirks()
@@ -735,323 +632,147 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
 
     Raises ``CatalogueError`` listing every problem; never returns a partial catalogue.
     """
-    if directory is None:
-        return _default_catalogue()
-    return _load(Path(directory))
+    return _default_catalogue() if directory is None else _load(Path(directory))
 
 
-_HEADER_RE = re.compile(r"^\s*(\[\[?)([^\[\]]+)\]\]?\s*(?:#.*)?$")
-_HEADER_PART_RE = re.compile(r'"[^"]*"|\'[^\']*\'|[^.]+')
-_TOML_LINE_RE = re.compile(r"at line (\d+)")
-#: A key name as written before ``=`` or a dot, bare or quoted (KEY is replaced).
-_KEY_PATTERN = r"""(?:^|[\s{,.])(?:"KEY"|'KEY'|KEY)\s*[=.]"""
+def _load(directory: Path) -> Catalogue:
+    if not directory.is_dir():
+        raise CatalogueError([Problem(directory, "", None, "catalogue directory not found")])
+    files = sorted(directory.glob("*.toml"))
+    if not files:
+        raise CatalogueError([Problem(directory, "", None, "no *.toml files in the catalogue")])
+    problems = Problems()
+    # Profile id -> record, or None for a file with problems (its DMCs are then not checked).
+    loaded = {
+        path.stem: _load_profile(path, problems)
+        for path in files
+        if not path.name.startswith(DMC_FILE_PREFIX)
+    }
+    profiles = {k: profile for k, profile in loaded.items() if profile is not None}
+    _check_profile_overlaps(profiles, problems)
+    dmcs: dict[str, tuple[Dmc, TomlLines]] = {}
+    declared: dict[str, TomlLines] = {}
+    for path in files:
+        if path.name.startswith(DMC_FILE_PREFIX):
+            _load_dmc_file(path, loaded, dmcs, declared, problems)
+    _check_dmc_relations(dmcs, set(declared), problems)
+    if problems.items:
+        raise CatalogueError(problems.items)
+    return Catalogue(
+        directory,
+        MappingProxyType(dict(sorted(profiles.items()))),
+        MappingProxyType({dmc_id: dmc for dmc_id, (dmc, _) in dmcs.items()}),
+    )
 
 
-class _Source:
-    """One catalogue file: its text and a best-effort key -> line finder.
+def _load_profile(path: Path, problems: Problems) -> Profile | None:
+    read = read_toml(path, problems)
+    if read is None:
+        return None
+    lines, data = read
+    model = problems.validate(lines, ProfileFile, data)
+    if model is not None:
+        with problems.collect(lines):
+            return _profile(lines, model)
+    return None
 
-    tomllib reports no positions, so a dotted key is found by walking the
-    table headers (counting ``[[array]]`` elements) and then searching the
-    section for each remaining key name. Good enough to point an author at
-    the right line; never used for anything but messages.
-    """
 
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.text = text
-        self._lines: list[str] | None = None
-        self._headers: list[tuple[int, KeyPath]] | None = None
-
-    def _index(self) -> tuple[list[str], list[tuple[int, KeyPath]]]:
-        if self._lines is None or self._headers is None:
-            self._lines = self.text.splitlines()
-            self._headers = []
-            arrays: dict[KeyPath, int] = {}
-            for number, line in enumerate(self._lines):
-                match = _HEADER_RE.match(line)
-                if not match:
-                    continue
-                is_array = match.group(1) == "[["
-                names = [
-                    part.strip().strip("\"'")
-                    for part in _HEADER_PART_RE.findall(match.group(2))
-                    if part.strip()
-                ]
-                path: list[str | int] = []
-                for position, name in enumerate(names):
-                    path.append(name)
-                    last = position == len(names) - 1
-                    if tuple(path) in arrays and not (is_array and last):
-                        path.append(arrays[tuple(path)])
-                if is_array:
-                    arrays[tuple(path)] = arrays.get(tuple(path), -1) + 1
-                    path.append(arrays[tuple(path)])
-                self._headers.append((number, tuple(path)))
-        return self._lines, self._headers
-
-    def line_of(self, key: KeyPath) -> int | None:
-        lines, headers = self._index()
-        best: tuple[int, KeyPath] | None = None
-        for number, path in headers:
-            if key[: len(path)] == path and (best is None or len(path) >= len(best[1])):
-                best = (number, path)
-        if best is None:
-            start, found, rest = 0, None, key
-        else:
-            start, found, rest = best[0] + 1, best[0], key[len(best[1]) :]
-        end = next((number for number, _ in headers if number >= start), len(lines))
-        cursor = start
-        for part in rest:
-            if isinstance(part, int):
-                continue
-            pattern = re.compile(_KEY_PATTERN.replace("KEY", re.escape(part)))
-            hit = next(
-                (number for number in range(cursor, end) if pattern.search(lines[number])), None
+def _profile(lines: TomlLines, m: ProfileFile) -> Profile:
+    """The record of a valid profile file, once the rules spanning its values hold."""
+    for index, srv in enumerate(m.srvs):
+        spec = SRVS[srv]
+        if m.device_type not in spec.targets:
+            raise Fault(
+                ("srvs", index),
+                f"SRV {srv} ({spec.name}) is not valid for a"
+                f" {m.device_type} (it targets {', '.join(spec.targets)})",
             )
-            if hit is None:
-                break
-            found = cursor = hit
-        return found + 1 if found is not None else None
-
-
-class _Problems:
-    """Collects problems across files so one load reports them all."""
-
-    def __init__(self) -> None:
-        self.items: list[Problem] = []
-
-    def add(self, source: _Source | Path, key: KeyPath, reason: str) -> None:
-        if isinstance(source, _Source):
-            self.items.append(Problem(source.path, format_key(key), source.line_of(key), reason))
-        else:
-            self.items.append(Problem(source, format_key(key), None, reason))
-
-    @contextmanager
-    def collect(self, source: _Source) -> Iterator[None]:
-        try:
-            yield
-        except _Fault as fault:
-            self.add(source, fault.key, fault.reason)
-
-
-def _describe_type(value: object) -> str:
-    return {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "a boolean",
-        list: "an array",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)
-
-
-def _names(names: Sequence[str]) -> str:
-    return ", ".join(names) or "none"
-
-
-def _required(table: Mapping[str, Any], key: str, path: KeyPath) -> Any:
-    if key not in table:
-        raise _Fault((*path, key), "required field is missing")
-    return table[key]
-
-
-def _string(value: object, path: KeyPath) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _Fault(path, f"must be a non-empty string, got {_describe_type(value)}")
-    return value.strip()
-
-
-def _table(value: object, path: KeyPath) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Fault(path, f"must be a table, got {_describe_type(value)}")
-    return value
-
-
-def _no_unknown_keys(table: Mapping[str, Any], allowed: Sequence[str], path: KeyPath) -> None:
-    """A misspelt key would silently mean 'not set'; refuse it instead."""
-    for key in table:
-        if key not in allowed:
-            raise _Fault((*path, key), f"unknown key (allowed here: {', '.join(allowed)})")
-
-
-def _choice(value: object, choices: Sequence[str], path: KeyPath) -> str:
-    text = _string(value, path)
-    if text not in choices:
-        raise _Fault(path, f"{text!r} is not one of {', '.join(choices)}")
-    return text
-
-
-def _version(value: object, path: KeyPath) -> Version:
-    try:
-        return Version.parse(value)
-    except ValueError as exc:
-        raise _Fault(path, str(exc)) from None
-
-
-def _range(value: object, path: KeyPath) -> FirmwareRange:
-    if not isinstance(value, list) or len(value) != 2:
-        raise _Fault(path, 'must be a two-element array ["low", "high"] (inclusive)')
-    low = _version(value[0], (*path, 0))
-    high = _version(value[1], (*path, 1))
-    if low > high:
-        raise _Fault(path, f"low end {low} is above high end {high}")
-    return FirmwareRange(low, high)
+        if srv in m.srvs[:index]:
+            raise Fault(("srvs", index), f"SRV {srv} listed twice")
+    entries = [
+        FirmwareEntry(
+            index,
+            FirmwareRange(*raw.range),
+            _quirks(raw.quirks, ("firmware", index, "quirks"), "device", (m.device_type,)),
+            tuple(raw.fixes),
+            raw.note,
+            Origin(lines.path, lines.line_of(("firmware", index))),
+        )
+        for index, raw in enumerate(m.firmware)
+    ]
+    ordered = sorted(entries, key=lambda e: e.range.low)
+    for earlier, later in itertools.pairwise(ordered):
+        if earlier.range.overlaps(later.range):
+            raise Fault(
+                ("firmware", later.index, "range"),
+                f"range {later.range} overlaps firmware[{earlier.index}] range"
+                f" {earlier.range} (line {earlier.origin.line})",
+            )
+    _check_fixes(ordered)
+    capability = None if m.operating_capability == "none" else m.operating_capability
+    return Profile(
+        lines.path.stem,
+        m.manufacturer,
+        m.model,
+        m.device_type,
+        capability,
+        m.source,
+        tuple(m.srvs),
+        tuple(ordered),
+        Origin(lines.path, lines.line_of(("manufacturer",))),
+        m.note,
+    )
 
 
 _PARAM_IN_MESSAGE = re.compile(r"parameter '?(\w+)'?")
 
 
 def _quirks(
-    value: object, path: KeyPath, *, side: str, device_types: Sequence[str]
+    value: dict[str, dict[str, Any]] | list[str],
+    path: KeyPath,
+    side: str,
+    device_types: Sequence[str],
 ) -> tuple[QuirkSpec, ...]:
-    """Parse a quirk list (defaults) or table (name -> parameters) and check each via the registry.
+    """Build each quirk through the registry now, so its parameters are checked at load time.
 
     ``device_types`` are the types the quirk lands on: the profile's one
     type for a device quirk, the DMC's types for a DCC quirk (any overlap
     will do: the DCC defect touches the installation, not one device).
     """
-    if isinstance(value, list):
-        items: list[tuple[str, object, KeyPath]] = []
-        for index, name in enumerate(value):
-            items.append((_string(name, (*path, index)), {}, (*path, index)))
-    elif isinstance(value, dict):
-        items = [(name, params, (*path, name)) for name, params in value.items()]
-    else:
-        raise _Fault(
-            path,
-            f"must be a table of quirk names or an array of names, got {_describe_type(value)}",
-        )
+    named = (
+        [(name, params, (*path, name)) for name, params in value.items()]
+        if isinstance(value, dict)
+        else [(n, {}, (*path, i)) for i, n in enumerate(value)]
+    )
     specs: list[QuirkSpec] = []
-    for name, params, where in items:
+    for name, params, where in named:
         if any(spec.name == name for spec in specs):
-            raise _Fault(where, f"quirk {name} listed twice")
-        params_table = _table(params, where)
+            raise Fault(where, f"quirk {name} listed twice")
         try:
-            quirk = make_quirk(name, params_table)
+            cls = type(quirk := make_quirk(name, params))
         except QuirkError as exc:
-            reason = str(exc)
-            param = _PARAM_IN_MESSAGE.search(reason)
-            key = (*where, param.group(1)) if param and param.group(1) in params_table else where
-            raise _Fault(key, reason) from None
-        cls = type(quirk)
+            param = _PARAM_IN_MESSAGE.search(str(exc))
+            at = (*where, param.group(1)) if param and param.group(1) in params else where
+            raise Fault(at, str(exc)) from None
         if cls.side != side:
-            if side == "device":
-                reason = (
-                    f"{name} is a DCC-side quirk (issue {cls.issue}); it belongs in a DMC's"
-                    " dcc_quirks, not in firmware"
-                )
-            else:
-                reason = (
-                    f"{name} is a device-side quirk (issue {cls.issue}); it belongs in a"
-                    " profile's firmware entry, not in dcc_quirks"
-                )
-            raise _Fault(where, reason)
+            home = (
+                "a DMC's dcc_quirks, not in firmware"
+                if cls.side == "dcc"
+                else "a profile's firmware entry, not in dcc_quirks"
+            )
+            raise Fault(
+                where,
+                f"{name} is a {'DCC' if cls.side == 'dcc' else 'device'}-side quirk"
+                f" (issue {cls.issue}); it belongs in {home}",
+            )
         if not set(device_types) & set(cls.device_types):
-            raise _Fault(
+            raise Fault(
                 where,
                 f"quirk {name} applies to {', '.join(cls.device_types)}, not to"
                 f" {', '.join(device_types)}",
             )
         specs.append(QuirkSpec(name, MappingProxyType(dict(quirk.values)), cls.side, cls.issue))
     return tuple(specs)
-
-
-_PROFILE_KEYS = (
-    "manufacturer",
-    "model",
-    "device_type",
-    "operating_capability",
-    "source",
-    "srvs",
-    "firmware",
-    "note",
-)
-_ENTRY_KEYS = ("range", "quirks", "fixes", "note")
-
-
-def _parse_profile(source: _Source, data: dict[str, Any]) -> Profile:
-    root: KeyPath = ()
-    _no_unknown_keys(data, _PROFILE_KEYS, root)
-    manufacturer = _string(_required(data, "manufacturer", root), ("manufacturer",))
-    model = _string(_required(data, "model", root), ("model",))
-    device_type = _choice(_required(data, "device_type", root), DEVICE_TYPES, ("device_type",))
-    capability_text = _choice(
-        _required(data, "operating_capability", root),
-        (*OPERATING_CAPABILITIES, "none"),
-        ("operating_capability",),
-    )
-    capability = None if capability_text == "none" else capability_text
-    source_text = _string(_required(data, "source", root), ("source",))
-    note = _string(data["note"], ("note",)) if "note" in data else ""
-
-    srvs_value = _required(data, "srvs", root)
-    if not isinstance(srvs_value, list):
-        raise _Fault(("srvs",), f"must be an array of SRV ids, got {_describe_type(srvs_value)}")
-    srvs: list[str] = []
-    for index, srv in enumerate(srvs_value):
-        srv_id = _string(srv, ("srvs", index))
-        spec = SRVS.get(srv_id)
-        if spec is None:
-            raise _Fault(
-                ("srvs", index),
-                f"unknown SRV {srv_id!r} (the emulator implements: {', '.join(SRVS)})",
-            )
-        if device_type not in spec.targets:
-            raise _Fault(
-                ("srvs", index),
-                f"SRV {srv_id} ({spec.name}) is not valid for a {device_type}"
-                f" (it targets {', '.join(spec.targets)})",
-            )
-        if srv_id in srvs:
-            raise _Fault(("srvs", index), f"SRV {srv_id} listed twice")
-        srvs.append(srv_id)
-
-    entries_value = _required(data, "firmware", root)
-    if not isinstance(entries_value, list) or not entries_value:
-        raise _Fault(("firmware",), "must be one or more [[firmware]] entries")
-    entries: list[FirmwareEntry] = []
-    for index, raw in enumerate(entries_value):
-        where: KeyPath = ("firmware", index)
-        entry = _table(raw, where)
-        _no_unknown_keys(entry, _ENTRY_KEYS, where)
-        span = _range(_required(entry, "range", where), (*where, "range"))
-        quirks = (
-            _quirks(entry["quirks"], (*where, "quirks"), side="device", device_types=(device_type,))
-            if "quirks" in entry
-            else ()
-        )
-        fixes_value = entry.get("fixes", [])
-        if not isinstance(fixes_value, list):
-            raise _Fault((*where, "fixes"), "must be an array of quirk names")
-        fixes = tuple(_string(name, (*where, "fixes", i)) for i, name in enumerate(fixes_value))
-        entry_note = _string(entry["note"], (*where, "note")) if "note" in entry else ""
-        entries.append(
-            FirmwareEntry(
-                index, span, quirks, fixes, entry_note, Origin(source.path, source.line_of(where))
-            )
-        )
-
-    ordered = sorted(entries, key=lambda e: e.range.low)
-    for earlier, later in itertools.pairwise(ordered):
-        if earlier.range.overlaps(later.range):
-            raise _Fault(
-                ("firmware", later.index, "range"),
-                f"range {later.range} overlaps firmware[{earlier.index}] range {earlier.range}"
-                f" (line {earlier.origin.line})",
-            )
-    _check_fixes(ordered)
-    return Profile(
-        id=source.path.stem,
-        manufacturer=manufacturer,
-        model=model,
-        device_type=device_type,
-        operating_capability=capability,
-        source=source_text,
-        srvs=tuple(srvs),
-        firmware=tuple(ordered),
-        origin=Origin(source.path, source.line_of(("manufacturer",))),
-        note=note,
-    )
 
 
 def _check_fixes(ordered: Sequence[FirmwareEntry]) -> None:
@@ -1061,229 +782,232 @@ def _check_fixes(ordered: Sequence[FirmwareEntry]) -> None:
     mitigated passes) possible for every quirky profile.
     """
     for position, entry in enumerate(ordered):
+        where: KeyPath = ("firmware", entry.index, "fixes")
         for name in entry.fixes:
-            where: KeyPath = ("firmware", entry.index, "fixes")
             if name in entry.quirk_names:
-                raise _Fault(where, f"the entry that fixes {name} also switches it on")
+                raise Fault(where, f"the entry that fixes {name} also switches it on")
             if not any(name in e.quirk_names for e in ordered[:position]):
-                raise _Fault(where, f"{name} is not switched on by any earlier firmware entry")
+                raise Fault(where, f"{name} is not switched on by any earlier firmware entry")
             later = next((e for e in ordered[position + 1 :] if name in e.quirk_names), None)
             if later is not None:
-                raise _Fault(
+                raise Fault(
                     ("firmware", later.index, "quirks", name),
                     f"{name} comes back after firmware[{entry.index}] ({entry.range}) fixed it",
                 )
             other = next((e for e in ordered if e is not entry and name in e.fixes), None)
             if other is not None:
-                raise _Fault(where, f"{name} is already marked fixed by firmware[{other.index}]")
+                raise Fault(where, f"{name} is already marked fixed by firmware[{other.index}]")
     for entry in ordered:
         for name in entry.quirk_names:
             if not any(name in e.fixes for e in ordered):
-                raise _Fault(
+                raise Fault(
                     ("firmware", entry.index, "quirks", name),
                     f"quirk {name} has no fixed firmware: add a later [[firmware]] entry"
                     f' without it, marked fixes = ["{name}"]',
                 )
 
 
-_DMC_FILE_KEYS = ("defaults", "dmc")
-_DEFAULTS_KEYS = ("testing_issue_threshold",)
-_DMC_KEYS = (
-    "title",
-    "installation_status",
-    "epcl_id",
-    "source",
-    "devices",
-    "dcc_quirks",
-    "testing_issue_threshold",
-    "equivalence",
-    "tested",
-    "covered_by",
-    "note",
-)
-_SLOT_KEYS = ("profile", "firmware", "status")
-_EQUIVALENCE_KEYS = ("ranges", "children")
-_EPCL_RE = re.compile(r"\d{6}")
+def _check_profile_overlaps(profiles: Mapping[str, Profile], problems: Problems) -> None:
+    """Two files for the same manufacturer + model must not claim the same firmware."""
+    by_model: dict[tuple[str, str], list[Profile]] = {}
+    for profile in profiles.values():
+        key = (_normalise(profile.manufacturer), _normalise(profile.model))
+        by_model.setdefault(key, []).append(profile)
+    for group in by_model.values():
+        for first, second in itertools.combinations(group, 2):
+            for a, b in itertools.product(first.firmware, second.firmware):
+                if a.range.overlaps(b.range):
+                    problems.items.append(
+                        Problem(
+                            second.origin.file,
+                            format_key(("firmware", b.index, "range")),
+                            b.origin.line,
+                            f"{second.manufacturer} {second.model} range {b.range}"
+                            f" overlaps {a.range} of profile {first.id} ({a.origin})",
+                        )
+                    )
 
 
-def _threshold(value: object, path: KeyPath) -> Mapping[int, int]:
-    table = _table(value, path)
-    out: dict[int, int] = {}
-    for key, limit in table.items():
-        if not key.isdigit() or int(key) not in SEVERITIES:
-            raise _Fault((*path, key), f"severity must be one of {', '.join(map(str, SEVERITIES))}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise _Fault((*path, key), "must be a non-negative integer (open issues allowed)")
-        out[int(key)] = limit
-    return MappingProxyType(dict(sorted(out.items())))
+def _load_dmc_file(
+    path: Path,
+    loaded: Mapping[str, Profile | None],
+    dmcs: dict[str, tuple[Dmc, TomlLines]],
+    declared: dict[str, TomlLines],
+    problems: Problems,
+) -> None:
+    """Add a file's DMCs to ``declared`` (all) and ``dmcs`` (those without problems).
+
+    The file is validated whole, which reports every problem of its shape;
+    then each DMC on its own, so the good ones still meet the later checks.
+    """
+    read = read_toml(path, problems)
+    if read is None:
+        return
+    lines, data = read
+    problems.validate(lines, DmcsFile, data)
+    try:
+        threshold = DefaultsFile.model_validate(data.get("defaults", {})).testing_issue_threshold
+    except ValidationError:
+        threshold = None  # reported with the file; DMCs that need it say so
+    tables = data.get("dmc") if isinstance(data.get("dmc"), dict) else {}
+    profiles = {k: profile for k, profile in loaded.items() if profile is not None}
+    for dmc_id, raw in tables.items():
+        where: KeyPath = ("dmc", dmc_id)
+        if dmc_id in declared:
+            problems.add(lines, where, f"DMC {dmc_id} is also declared in {declared[dmc_id].path}")
+            continue
+        declared[dmc_id] = lines
+        if dmc_id in loaded:
+            problems.add(
+                lines,
+                where,
+                f"DMC id {dmc_id} is also a profile id;"
+                " `s1bench profiles show` needs them distinct",
+            )
+            continue
+        try:
+            table = DmcFile.model_validate(raw)
+        except ValidationError:
+            continue  # reported with the file
+        if any(
+            slot.profile in loaded and slot.profile not in profiles
+            for slot in table.devices.declared().values()
+        ):
+            continue  # its profile's own problem is already reported
+        with problems.collect(lines):
+            dmcs[dmc_id] = (_dmc(lines, dmc_id, table, profiles, threshold), lines)
 
 
-def _parse_dmc(
-    source: _Source,
+def _dmc(
+    lines: TomlLines,
     dmc_id: str,
-    raw: object,
+    d: DmcFile,
     profiles: Mapping[str, Profile],
-    defaults: Mapping[str, Any],
+    default_threshold: Mapping[str, int] | None,
 ) -> Dmc:
+    """The record of a valid DMC table, its devices resolved to profile firmware entries."""
     root: KeyPath = ("dmc", dmc_id)
-    data = _table(raw, root)
-    _no_unknown_keys(data, _DMC_KEYS, root)
-    title = _string(_required(data, "title", root), (*root, "title"))
-    status = _choice(
-        _required(data, "installation_status", root),
-        INSTALLATION_STATUSES,
-        (*root, "installation_status"),
-    )
-    epcl_id = _string(_required(data, "epcl_id", root), (*root, "epcl_id"))
-    if not _EPCL_RE.fullmatch(epcl_id):
-        raise _Fault((*root, "epcl_id"), f"{epcl_id!r} is not a six-digit EPCL entry id")
-    source_text = _string(_required(data, "source", root), (*root, "source"))
-    note = _string(data["note"], (*root, "note")) if "note" in data else ""
-    tested = data.get("tested", True)
-    if not isinstance(tested, bool):
-        raise _Fault((*root, "tested"), "must be true or false")
-    covered_by = (
-        _string(data["covered_by"], (*root, "covered_by")) if "covered_by" in data else None
-    )
-    if "testing_issue_threshold" in data:
-        threshold = _threshold(data["testing_issue_threshold"], (*root, "testing_issue_threshold"))
-    elif "testing_issue_threshold" in defaults:
-        threshold = defaults["testing_issue_threshold"]
-    else:
-        raise _Fault(
+    own = d.testing_issue_threshold
+    threshold = default_threshold if own is None else own
+    if threshold is None:
+        raise Fault(
             (*root, "testing_issue_threshold"),
             "required field is missing (set it here or in [defaults])",
         )
-
-    devices_table = _table(_required(data, "devices", root), (*root, "devices"))
-    slots: dict[str, DeviceSlot] = {}
-    for device_type in devices_table:
-        if device_type not in DEVICE_TYPES:
-            raise _Fault(
-                (*root, "devices", device_type),
-                f"unknown device type (one of {', '.join(DEVICE_TYPES)})",
-            )
-    for device_type in DEVICE_TYPES:
-        if device_type not in devices_table:
-            continue
-        where: KeyPath = (*root, "devices", device_type)
-        slot = _table(devices_table[device_type], where)
-        _no_unknown_keys(slot, _SLOT_KEYS, where)
-        profile_id = _string(_required(slot, "profile", where), (*where, "profile"))
-        profile = profiles.get(profile_id)
-        if profile is None:
-            raise _Fault(
-                (*where, "profile"),
-                f"unknown profile {profile_id!r} (known: {', '.join(sorted(profiles))})",
-            )
-        if profile.device_type != device_type:
-            raise _Fault(
-                (*where, "profile"),
-                f"profile {profile_id} is a {profile.device_type}, not a {device_type}",
-            )
-        version = _version(_required(slot, "firmware", where), (*where, "firmware"))
-        entry = next((e for e in profile.firmware if version in e.range), None)
-        if entry is None:
-            ranges = ", ".join(str(e.range) for e in profile.firmware)
-            raise _Fault(
-                (*where, "firmware"),
-                f"no firmware entry of profile {profile_id} covers {version} (entries: {ranges})",
-            )
-        slot_status: str | None = status
-        if "status" in slot:
-            declared = _choice(slot["status"], ("Active", "Dormant"), (*where, "status"))
-            if status != "Mixed":
-                raise _Fault(
-                    (*where, "status"),
-                    f"per-device status is only for Mixed DMCs; this one is {status}",
-                )
-            slot_status = declared
-        elif status == "Mixed":
-            slot_status = None
-        slots[device_type] = DeviceSlot(
-            device_type,
-            profile,
-            str(version),
-            entry,
-            slot_status,
-            Origin(source.path, source.line_of(where)),
-        )
+    status = d.installation_status
+    slots = {
+        kind: _slot(lines, (*root, "devices", kind), slot, status, profiles)
+        for kind, slot in d.devices.declared().items()
+    }
     if CHF not in slots:
-        raise _Fault((*root, "devices"), "a SMETS1 installation needs its comms hub (CHF)")
+        raise Fault((*root, "devices"), "a SMETS1 installation needs its comms hub (CHF)")
     if ESME not in slots and GSME not in slots:
-        raise _Fault(
+        raise Fault(
             (*root, "devices"), "a SMETS1 installation needs at least one meter (ESME or GSME)"
         )
-    if status == "Mixed":
-        declared_statuses = {slot.status for slot in slots.values()}
-        if not {"Active", "Dormant"} <= declared_statuses:
-            raise _Fault(
-                (*root, "devices"),
-                'a Mixed DMC must mark at least one device status = "Active" and one'
-                ' status = "Dormant"',
-            )
-
-    dcc_quirks = (
-        _quirks(data["dcc_quirks"], (*root, "dcc_quirks"), side="dcc", device_types=tuple(slots))
-        if "dcc_quirks" in data
-        else ()
-    )
-
-    equivalence = None
-    if "equivalence" in data:
-        where = (*root, "equivalence")
-        table = _table(data["equivalence"], where)
-        _no_unknown_keys(table, _EQUIVALENCE_KEYS, where)
-        ranges: dict[str, FirmwareRange] = {}
-        for device_type, span_value in _table(table.get("ranges", {}), (*where, "ranges")).items():
-            span_where: KeyPath = (*where, "ranges", device_type)
-            if device_type not in slots:
-                raise _Fault(span_where, f"this DMC has no {device_type}")
-            span = _range(span_value, span_where)
-            own = slots[device_type]
-            for other in own.profile.firmware:
-                if other.range.overlaps(span) and other.quirks != own.entry.quirks:
-                    raise _Fault(
-                        span_where,
-                        f"range {span} reaches firmware {other.range} of profile"
-                        f" {own.profile.id}, whose quirks ({_names(other.quirk_names)})"
-                        f" differ from this DMC's ({_names(own.quirk_names)}):"
-                        " Substantive Equivalence cannot span a change of behaviour",
-                    )
-            if own.firmware_version not in span:
-                raise _Fault(
-                    span_where,
-                    f"the DMC's own {device_type} firmware {slots[device_type].firmware_version}"
-                    f" is outside its equivalence range {span}",
-                )
-            ranges[device_type] = span
-        children_value = table.get("children", [])
-        if not isinstance(children_value, list):
-            raise _Fault((*where, "children"), "must be an array of DMC ids")
-        children = tuple(
-            _string(child, (*where, "children", i)) for i, child in enumerate(children_value)
+    if status == "Mixed" and not {"Active", "Dormant"} <= {s.status for s in slots.values()}:
+        raise Fault(
+            (*root, "devices"),
+            "a Mixed DMC must mark at least one device status ="
+            ' "Active" and one status = "Dormant"',
         )
-        equivalence = Equivalence(MappingProxyType(ranges), children)
-
+    dcc_quirks = _quirks(d.dcc_quirks, (*root, "dcc_quirks"), "dcc", tuple(slots))
+    equivalence = None
+    if d.equivalence is not None:
+        ranges = {
+            kind: _equivalence_range((*root, "equivalence", "ranges", kind), span, slots.get(kind))
+            for kind, span in d.equivalence.ranges.items()
+        }
+        equivalence = Equivalence(MappingProxyType(ranges), tuple(d.equivalence.children))
     return Dmc(
-        id=dmc_id,
-        title=title,
-        installation_status=status,
-        epcl_id=epcl_id,
-        devices=MappingProxyType(slots),
-        dcc_quirks=dcc_quirks,
-        testing_issue_threshold=threshold,
-        equivalence=equivalence,
-        tested=tested,
-        covered_by=covered_by,
-        source=source_text,
-        origin=Origin(source.path, source.line_of(root)),
-        note=note,
+        dmc_id,
+        d.title,
+        status,
+        d.epcl_id,
+        MappingProxyType(slots),
+        dcc_quirks,
+        MappingProxyType(dict(sorted((int(k), n) for k, n in threshold.items()))),
+        equivalence,
+        d.tested,
+        d.covered_by,
+        d.source,
+        Origin(lines.path, lines.line_of(root)),
+        d.note,
     )
+
+
+def _slot(
+    lines: TomlLines, where: KeyPath, slot: SlotFile, status: str, profiles: Mapping[str, Profile]
+) -> DeviceSlot:
+    """One device, at ``dmc.ID.devices.TYPE``: its profile and the entry covering its firmware."""
+    kind = str(where[-1])
+    profile = profiles.get(slot.profile)
+    if profile is None:
+        raise Fault(
+            (*where, "profile"),
+            f"unknown profile {slot.profile!r} (known: {', '.join(sorted(profiles))})",
+        )
+    if profile.device_type != kind:
+        raise Fault(
+            (*where, "profile"), f"profile {slot.profile} is a {profile.device_type}, not a {kind}"
+        )
+    entry = next((e for e in profile.firmware if slot.firmware in e.range), None)
+    if entry is None:
+        raise Fault(
+            (*where, "firmware"),
+            f"no firmware entry of profile {slot.profile} covers"
+            f" {slot.firmware} (entries: {', '.join(str(e.range) for e in profile.firmware)})",
+        )
+    if slot.status is not None and status != "Mixed":
+        raise Fault(
+            (*where, "status"), f"per-device status is only for Mixed DMCs; this one is {status}"
+        )
+    own_status = slot.status if status == "Mixed" else status
+    return DeviceSlot(
+        kind,
+        profile,
+        str(slot.firmware),
+        entry,
+        own_status,
+        Origin(lines.path, lines.line_of(where)),
+    )
+
+
+def _equivalence_range(
+    where: KeyPath, pair: Sequence[Version], own: DeviceSlot | None
+) -> FirmwareRange:
+    """A declared equivalence range: it may not reach firmware that behaves differently."""
+    if own is None:
+        raise Fault(where, f"this DMC has no {where[-1]}")
+    span = FirmwareRange(*pair)
+    for other in own.profile.firmware:
+        if other.range.overlaps(span) and other.quirks != own.entry.quirks:
+            raise Fault(
+                where,
+                f"range {span} reaches firmware {other.range} of profile"
+                f" {own.profile.id}, whose quirks ({_names(other.quirk_names)}) differ from this"
+                f" DMC's ({_names(own.quirk_names)}):"
+                " Substantive Equivalence cannot span a change of behaviour",
+            )
+    if own.firmware_version not in span:
+        raise Fault(
+            where,
+            f"the DMC's own {where[-1]} firmware {own.firmware_version}"
+            f" is outside its equivalence range {span}",
+        )
+    return span
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(names) or "none"
+
+
+def _combination(dmc: Dmc) -> dict[str, tuple[str, str]]:
+    return {kind: (s.profile.id, s.firmware_version) for kind, s in dmc.devices.items()}
 
 
 def _check_dmc_relations(
-    dmcs: Mapping[str, tuple[Dmc, _Source]], declared: set[str], problems: _Problems
+    dmcs: Mapping[str, tuple[Dmc, TomlLines]], declared: set[str], problems: Problems
 ) -> None:
     """Checks that need more than one DMC: EPCL ids, equivalence children, covered_by.
 
@@ -1293,214 +1017,91 @@ def _check_dmc_relations(
     """
     seen_epcl: dict[str, Dmc] = {}
     parents: dict[str, str] = {}
-    for dmc_id, (dmc, source) in dmcs.items():
+    for dmc_id, (dmc, lines) in dmcs.items():
         root: KeyPath = ("dmc", dmc_id)
-        with problems.collect(source):
-            other = seen_epcl.get(dmc.epcl_id)
-            if other is not None:
-                raise _Fault(
+        with problems.collect(lines):
+            if (other := seen_epcl.setdefault(dmc.epcl_id, dmc)) is not dmc:
+                raise Fault(
                     (*root, "epcl_id"),
                     f"EPCL entry {dmc.epcl_id} is already used by DMC {other.id} ({other.origin})",
                 )
-            seen_epcl[dmc.epcl_id] = dmc
-        with problems.collect(source):
-            if dmc.equivalence is not None:
-                if not dmc.tested:
-                    raise _Fault(
-                        (*root, "equivalence"),
-                        "only a tested DMC can be the parent of Substantively Equivalent children",
-                    )
-                for index, child_id in enumerate(dmc.equivalence.children):
-                    where: KeyPath = (*root, "equivalence", "children", index)
-                    if child_id == dmc_id:
-                        raise _Fault(where, "a DMC cannot be its own equivalent child")
-                    if child_id in declared and child_id not in dmcs:
-                        continue
-                    if child_id not in dmcs:
-                        raise _Fault(
-                            where, f"unknown DMC {child_id!r} (children are DMCs of the catalogue)"
-                        )
-                    child = dmcs[child_id][0]
-                    if child.tested:
-                        raise _Fault(
-                            where,
-                            f"child {child_id} is marked tested; a Substantively Equivalent"
-                            " child is an untested entry (set tested = false)",
-                        )
-                    if child_id in parents:
-                        raise _Fault(
-                            where, f"child {child_id} is already a child of {parents[child_id]}"
-                        )
-                    # Claimed even if refused below, so it is not reported again as an orphan.
-                    parents[child_id] = dmc_id
-                    reasons = dmc.equivalence.admits(dmc, child)
-                    if reasons:
-                        raise _Fault(
-                            where,
-                            f"child {child_id} is not Substantively Equivalent: "
-                            + "; ".join(reasons),
-                        )
-        with problems.collect(source):
-            if dmc.covered_by is not None:
-                where = (*root, "covered_by")
-                target = dmcs.get(dmc.covered_by, (None, None))[0]
-                if target is None and dmc.covered_by in declared:
-                    continue
-                if target is None:
-                    raise _Fault(where, f"unknown DMC {dmc.covered_by!r}")
-                if dmc.tested:
-                    raise _Fault(
-                        where, "a tested DMC is covered by its own testing (set tested = false)"
-                    )
-                if dmc.installation_status == "Dormant" or target.installation_status != "Dormant":
-                    raise _Fault(
-                        where,
-                        "covered_by is an Active or Mixed entry resting on a tested Dormant"
-                        f" entry's DMCT (seed 002 Annex D); here {dmc.installation_status} rests on"
-                        f" {target.installation_status}",
-                    )
-                if not target.tested:
-                    raise _Fault(where, f"DMC {target.id} is not tested, so it covers nothing")
-                same = {k: (s.profile.id, s.firmware_version) for k, s in dmc.devices.items()}
-                theirs = {k: (s.profile.id, s.firmware_version) for k, s in target.devices.items()}
-                if same != theirs:
-                    raise _Fault(
-                        where,
-                        f"DMC {target.id} has different devices or firmware; covered_by needs the"
-                        " same combination",
-                    )
+        with problems.collect(lines):
+            _check_children(dmc, dmcs, declared, parents)
+        with problems.collect(lines):
+            _check_covered_by(dmc, dmcs, declared)
     if declared - set(dmcs):
-        # A DMC that failed its own checks may be the missing parent: wait for its fix.
-        return
-    for dmc_id, (dmc, source) in dmcs.items():
+        return  # a DMC that failed its own checks may be the missing parent: wait for its fix
+    for dmc_id, (dmc, lines) in dmcs.items():
         if not dmc.tested and dmc_id not in parents and dmc.covered_by is None:
             problems.add(
-                source,
+                lines,
                 ("dmc", dmc_id, "tested"),
-                "an untested DMC must be a Substantively Equivalent child of a tested one"
-                " or be covered_by a tested Dormant entry",
+                "an untested DMC must be a"
+                " Substantively Equivalent child of a tested one or be covered_by a"
+                " tested Dormant entry",
             )
 
 
-def _read(path: Path, problems: _Problems) -> tuple[_Source, dict[str, Any]] | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.add(path, (), f"cannot read: {exc}")
-        return None
-    source = _Source(path, text)
-    try:
-        return source, tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        found = _TOML_LINE_RE.search(str(exc))
-        problems.items.append(
-            Problem(path, "", int(found.group(1)) if found else None, f"TOML syntax error: {exc}")
+def _check_children(
+    dmc: Dmc, dmcs: Mapping[str, tuple[Dmc, TomlLines]], declared: set[str], parents: dict[str, str]
+) -> None:
+    """A parent's children: declared, untested, unclaimed, and within its equivalence."""
+    if dmc.equivalence is None:
+        return
+    if not dmc.tested:
+        raise Fault(
+            ("dmc", dmc.id, "equivalence"),
+            "only a tested DMC can be the parent of Substantively Equivalent children",
         )
-        return None
-
-
-def _load(directory: Path) -> Catalogue:
-    problems = _Problems()
-    if not directory.is_dir():
-        raise CatalogueError([Problem(directory, "", None, "catalogue directory not found")])
-    files = sorted(directory.glob("*.toml"))
-    if not files:
-        raise CatalogueError([Problem(directory, "", None, "no *.toml files in the catalogue")])
-    profile_files = [p for p in files if not p.name.startswith(DMC_FILE_PREFIX)]
-    dmc_files = [p for p in files if p.name.startswith(DMC_FILE_PREFIX)]
-
-    profiles: dict[str, Profile] = {}
-    broken_profiles: set[str] = set()
-    for path in profile_files:
-        loaded = _read(path, problems)
-        if loaded is None:
-            broken_profiles.add(path.stem)
-            continue
-        source, data = loaded
-        with problems.collect(source):
-            profiles[path.stem] = _parse_profile(source, data)
-        if path.stem not in profiles:
-            broken_profiles.add(path.stem)
-    _check_profile_overlaps(profiles, problems)
-
-    dmcs: dict[str, tuple[Dmc, _Source]] = {}
-    dmc_places: dict[str, _Source] = {}
-    for path in dmc_files:
-        loaded = _read(path, problems)
-        if loaded is None:
-            continue
-        source, data = loaded
-        with problems.collect(source):
-            _no_unknown_keys(data, _DMC_FILE_KEYS, ())
-        defaults: dict[str, Any] = {}
-        with problems.collect(source):
-            defaults_table = _table(data.get("defaults", {}), ("defaults",))
-            _no_unknown_keys(defaults_table, _DEFAULTS_KEYS, ("defaults",))
-            if "testing_issue_threshold" in defaults_table:
-                defaults["testing_issue_threshold"] = _threshold(
-                    defaults_table["testing_issue_threshold"],
-                    ("defaults", "testing_issue_threshold"),
-                )
-        dmc_tables: dict[str, Any] = {}
-        with problems.collect(source):
-            dmc_tables = _table(data.get("dmc", {}), ("dmc",))
-        for dmc_id, raw in dmc_tables.items():
-            if dmc_id in dmc_places:
-                problems.add(
-                    source,
-                    ("dmc", dmc_id),
-                    f"DMC {dmc_id} is also declared in {dmc_places[dmc_id].path}",
-                )
+    for index, child_id in enumerate(dmc.equivalence.children):
+        where: KeyPath = ("dmc", dmc.id, "equivalence", "children", index)
+        if child_id == dmc.id:
+            raise Fault(where, "a DMC cannot be its own equivalent child")
+        if child_id not in dmcs:
+            if child_id in declared:
                 continue
-            dmc_places[dmc_id] = source
-            if dmc_id in profiles or dmc_id in broken_profiles:
-                problems.add(
-                    source,
-                    ("dmc", dmc_id),
-                    f"DMC id {dmc_id} is also a profile id;"
-                    " `s1bench profiles show` needs them distinct",
-                )
-                continue
-            if _mentions_broken_profile(raw, broken_profiles):
-                continue  # its profile's own problem is already reported
-            with problems.collect(source):
-                dmcs[dmc_id] = (_parse_dmc(source, dmc_id, raw, profiles, defaults), source)
-    _check_dmc_relations(dmcs, set(dmc_places), problems)
-    if problems.items:
-        raise CatalogueError(problems.items)
-    return Catalogue(
-        directory=directory,
-        profiles=MappingProxyType(dict(sorted(profiles.items()))),
-        dmcs=MappingProxyType({dmc_id: dmc for dmc_id, (dmc, _) in dmcs.items()}),
-    )
+            raise Fault(where, f"unknown DMC {child_id!r} (children are DMCs of the catalogue)")
+        child = dmcs[child_id][0]
+        if child.tested:
+            raise Fault(
+                where,
+                f"child {child_id} is marked tested; a Substantively Equivalent"
+                " child is an untested entry (set tested = false)",
+            )
+        if child_id in parents:
+            raise Fault(where, f"child {child_id} is already a child of {parents[child_id]}")
+        # Claimed even if refused below, so it is not reported again as an orphan.
+        parents[child_id] = dmc.id
+        if reasons := dmc.equivalence.admits(dmc, child):
+            raise Fault(
+                where, f"child {child_id} is not Substantively Equivalent: " + "; ".join(reasons)
+            )
 
 
-def _mentions_broken_profile(raw: object, broken: set[str]) -> bool:
-    if not broken or not isinstance(raw, dict) or not isinstance(raw.get("devices"), dict):
-        return False
-    return any(
-        isinstance(slot, dict) and slot.get("profile") in broken for slot in raw["devices"].values()
-    )
-
-
-def _check_profile_overlaps(profiles: Mapping[str, Profile], problems: _Problems) -> None:
-    """Two files for the same manufacturer + model must not claim the same firmware."""
-    by_model: dict[tuple[str, str], list[Profile]] = {}
-    for profile in profiles.values():
-        key = (_normalise(profile.manufacturer), _normalise(profile.model))
-        by_model.setdefault(key, []).append(profile)
-    for group in by_model.values():
-        for position, first in enumerate(group):
-            for second in group[position + 1 :]:
-                for a in first.firmware:
-                    for b in second.firmware:
-                        if a.range.overlaps(b.range):
-                            problems.items.append(
-                                Problem(
-                                    second.origin.file,
-                                    format_key(("firmware", b.index, "range")),
-                                    b.origin.line,
-                                    f"{second.manufacturer} {second.model} range {b.range}"
-                                    f" overlaps {a.range} of profile {first.id} ({a.origin})",
-                                )
-                            )
+def _check_covered_by(
+    dmc: Dmc, dmcs: Mapping[str, tuple[Dmc, TomlLines]], declared: set[str]
+) -> None:
+    """An Active or Mixed entry resting on a tested Dormant DMCT of the same combination."""
+    where: KeyPath = ("dmc", dmc.id, "covered_by")
+    if dmc.covered_by is None or (dmc.covered_by in declared and dmc.covered_by not in dmcs):
+        return
+    if dmc.covered_by not in dmcs:
+        raise Fault(where, f"unknown DMC {dmc.covered_by!r}")
+    target = dmcs[dmc.covered_by][0]
+    if dmc.tested:
+        raise Fault(where, "a tested DMC is covered by its own testing (set tested = false)")
+    if dmc.installation_status == "Dormant" or target.installation_status != "Dormant":
+        raise Fault(
+            where,
+            "covered_by is an Active or Mixed entry resting on a tested Dormant"
+            f" entry's DMCT (seed 002 Annex D); here {dmc.installation_status} rests on"
+            f" {target.installation_status}",
+        )
+    if not target.tested:
+        raise Fault(where, f"DMC {target.id} is not tested, so it covers nothing")
+    if _combination(dmc) != _combination(target):
+        raise Fault(
+            where,
+            f"DMC {target.id} has different devices or firmware; covered_by needs"
+            " the same combination",
+        )

@@ -1,13 +1,9 @@
-"""DMCT test packs as YAML data: loading and checking before anything runs.
+"""DMCT test packs as YAML data, described once as pydantic models that both check and document.
 
-A pack is a list of named tests; a test is a list of steps. Each step is one
-of: ``srv`` (a Service Request with ``device``, ``params`` and ``expect``),
-``migrate`` (a migration state-machine step), ``wait`` (seconds on the
-clock), ``check: alerts`` (alerts the WAN side received, with ``expect``),
-``reproduce`` (a Testing Issue scenario) or ``each_srv`` (every SRV the DMC
-supports, a success and a rejection case). A broken pack (YAML
-error, unknown SRV, unknown step kind, bad expectation) is rejected with the
-file, line and reason before any test runs.
+Why models: a broken pack must be refused whole before anything runs, every fault at once with
+its file, line and dotted key, and the schema ``s1bench schema pack`` gives editors must accept
+exactly what the loader accepts. A file keys a step by its kind (``srv: "4.1.1"``), one model per
+kind; the runner takes ``Step(kind, value, ...)``, which it also builds itself for ``each_srv``.
 """
 
 from __future__ import annotations
@@ -15,41 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Self, Union
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, model_validator
+from pydantic.functional_validators import AfterValidator, BeforeValidator
 from s1bench.emulator.srv_catalogue import SRVS
+from s1bench.firmware_profiles.catalogue_models import DeviceType, SrvId
 
-STEP_KINDS = ("srv", "migrate", "wait", "reproduce", "each_srv", "check")
-DEVICE_TYPES = ("CHF", "ESME", "GSME", "PPMID", "IHD")
-EXPECT_KEYS = ("response_code", "body", "outcome", "alerts", "joined")
-MIGRATION_STEPS = ("request", "validate", "credentials", "commission", "activate")
+from s1bench import filecheck
 
-
-class PackError(ValueError):
-    """A pack that cannot run: names the file, the line and the reason."""
-
-    def __init__(self, file: str, line: int | None, reason: str) -> None:
-        where = f"{file}:{line}" if line else file
-        super().__init__(f"{where}: {reason}")
-        self.file, self.line, self.reason = file, line, reason
-
-
-class _LineLoader(yaml.SafeLoader):
-    """Keeps each mapping's line so errors can point at it."""
-
-
-def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    data = loader.construct_mapping(node, deep=True)
-    data["__line__"] = node.start_mark.line + 1
-    return data
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
+#: Whole seconds stay integers, so a record still reads "wait 3600".
+Seconds = Annotated[float, Field(ge=0), AfterValidator(lambda s: int(s) if s.is_integer() else s)]
 
 
 @dataclass(frozen=True)
 class Step:
+    """A step as the runner sees it: its kind and value, whichever key the file used."""
+
     kind: str
     value: Any
     device: str = "ESME"
@@ -76,104 +55,203 @@ class Pack:
     file: str
 
 
+class PackError(filecheck.FileError):
+    what = "the pack"
+
+
+class _Strict(BaseModel):
+    """A misspelt key would read as 'not set' and a step check nothing, so none is let through."""
+
+    model_config = ConfigDict(
+        extra="forbid", coerce_numbers_to_str=True, use_attribute_docstrings=True
+    )
+
+
+class Alerts(_Strict):
+    """Alerts the WAN side received: after migration, a flood or a silence is a defect."""
+
+    code: str | None = None
+    """Count only this alert code (hex, such as 8F84); unset counts every alert."""
+    min: int | None = None
+    """Fewest alerts that must have arrived."""
+    max: int | None = None
+    """Most alerts that may arrive; more is an alert flood (risk 11)."""
+    within_s: Seconds | None = None
+    """Count only the alerts of the last N seconds of virtual time."""
+
+
+class Expect(_Strict):
+    """What must hold after the step; an unmet expectation fails the step."""
+
+    response_code: str | list[str] | None = None
+    """DUIS response code wanted (I0 success, E11 wrong device, ...); a list accepts any of them."""
+    body: dict[str, Any] | None = None
+    """Response body fields: each equal to the value given, or there at all if it is 'present'."""
+    outcome: str | None = None
+    """Migration outcome wanted after a migrate step, such as migrated."""
+    alerts: Alerts | None = None
+    """Alert counts the WAN side must have received; what a `check: alerts` step checks."""
+    joined: str | None = None
+    """Device (such as $PPMID) the CHF's device log must show as joined."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known(cls, data: Any) -> Any:
+        """In the words packs always used: a misspelt expectation would pass unchecked."""
+        unknown = sorted(set(data) - set(cls.model_fields)) if isinstance(data, dict) else []
+        if unknown:
+            known = ", ".join(cls.model_fields)
+            raise ValueError(f"unknown expectation {unknown[0]!r} (known: {known})")
+        return data
+
+
+class AlertsExpect(Expect):
+    """A `check: alerts` step's expectations: without alert counts it would check nothing."""
+
+    alerts: Alerts
+    """The alert counts to check."""
+
+
+class _StepKeys(_Strict):
+    """What any step may carry besides the one key naming its kind."""
+
+    device: Annotated[DeviceType, BeforeValidator(lambda v: str(v).upper())] = "ESME"
+    """Device type the step addresses (any case); for `srv`, one of the SRV's targets."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """SRV parameters; $PPMID stands for that device's id, $PPMID.install_code for its code."""
+    expect: Expect = Field(default_factory=Expect)
+    """What must hold after the step for it to pass."""
+    raises: str | None = None
+    """Known Testing Issue (or risk) a failure is, such as 110031; else a new one is raised."""
+    mitigate: dict[str, Any] = Field(default_factory=dict)
+    """DCC-side workarounds used under --mitigations: retry_after_s, clamp: {param: max}."""
+    label: str = ""
+    """What the step is for, shown in the record and reports."""
+
+    @model_validator(mode="after")
+    def _srv_reaches_device(self) -> Self:
+        """Else the test would fail on the pack's typo, and blame the DMC for it."""
+        srv = getattr(self, "srv", None)
+        if srv is not None and self.device not in SRVS[srv].targets:
+            raise ValueError(f"SRV {srv} does not apply to a {self.device}")
+        return self
+
+
+#: Each step kind: the type of its value and what it does for a test.
+STEP_KINDS: dict[str, tuple[Any, str]] = {
+    "srv": (SrvId, "Send this Service Request Variant to the device, as the DCC would."),
+    "migrate": (
+        Literal["request", "validate", "credentials", "commission", "activate"],
+        "Run this migration step; a migration runs all five, in this order.",
+    ),
+    "wait": (Seconds, "Let this many seconds pass on the virtual clock."),
+    "reproduce": (str, "Run this Testing Issue's scenario; such steps stand alone in a test."),
+    "each_srv": (Literal[True], "One test per SRV the DMC supports: a success and a rejection."),
+    "check": (Literal["alerts"], "Check the alerts the WAN side received against expect.alerts."),
+}
+#: Keys a kind narrows beyond what any step may carry.
+_NARROWED: dict[str, dict[str, Any]] = {
+    "check": {"expect": (AlertsExpect, Field(description="What the check requires."))},
+}
+_STEP_MODELS = {
+    kind: create_model(
+        f"{kind.title().replace('_', '')}Step",
+        __base__=_StepKeys,
+        __doc__=why,
+        **{kind: (value, Field(description=why))},
+        **_NARROWED.get(kind, {}),
+    )
+    for kind, (value, why) in STEP_KINDS.items()
+}
+
+
+def _kind_tag(step: Any) -> str | None:
+    """The tag of the one kind a step names; None (refused) for none, several or no mapping."""
+    kinds = [kind for kind in STEP_KINDS if kind in step] if isinstance(step, dict) else []
+    return f"[{kinds[0]}]" if len(kinds) == 1 else None
+
+
+#: Built from the table, so spelt Union; tags are bracketed so error paths skip them.
+StepFile = Annotated[
+    Union[tuple(Annotated[m, Tag(f"[{kind}]")] for kind, m in _STEP_MODELS.items())],  # noqa: UP007
+    Discriminator(
+        _kind_tag,
+        custom_error_type="step_kind",
+        custom_error_message=f"a step is a mapping with exactly one of {', '.join(STEP_KINDS)}",
+    ),
+]
+
+
+class PackTestFile(_Strict):
+    """One test: its steps run in order on a fresh installation and virtual clock."""
+
+    name: str = Field(min_length=1)
+    """Names the test in records and reports; --resume matches tests by it."""
+    steps: list[StepFile] = Field(min_length=1)
+    """Run in order; the first failing step ends the test."""
+
+
+class PackFile(_Strict):
+    """A DMCT test pack: named tests that s1bench runs against each DMC it is given."""
+
+    pack: str | None = None
+    """Id of the pack in records and reports; defaults to the file name."""
+    title: str | None = None
+    """Title reports give the pack; defaults to the file name."""
+    tests: list[PackTestFile] = Field(min_length=1)
+    """The tests; none depends on another, so any subset can run or resume."""
+
+
+@filecheck.register_schema("pack", "harness/packs/*.yaml: a DMCT test pack (s1bench run PACK)")
+def _pack_model() -> type[BaseModel]:
+    return PackFile
+
+
 def builtin_pack_dir() -> Path:
     return Path(str(resources.files("s1bench.harness") / "packs"))
 
 
 def resolve_pack(name: str) -> Path:
     """A path, or the name of a shipped pack (with or without .yaml)."""
-    path = Path(name)
-    if path.exists():
-        return path
-    candidate = builtin_pack_dir() / (name if name.endswith(".yaml") else f"{name}.yaml")
-    if candidate.exists():
-        return candidate
+    shipped = builtin_pack_dir() / (name if name.endswith(".yaml") else f"{name}.yaml")
+    for path in (Path(name), shipped):
+        if path.exists():
+            return path
     known = ", ".join(sorted(p.stem for p in builtin_pack_dir().glob("*.yaml")))
-    raise PackError(name, None, f"no such pack file or shipped pack (shipped: {known})")
+    reason = f"no such pack file or shipped pack (shipped: {known})"
+    raise PackError([filecheck.Problem(Path(name), "", None, reason)])
 
 
-def _clean(value: Any) -> Any:
-    """Drop the loader's line markers from nested values."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items() if k != "__line__"}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _step(file: str, raw: Any, index: int, test_line: int | None) -> Step:
-    if not isinstance(raw, dict):
-        raise PackError(file, test_line, f"step {index + 1} must be a mapping")
-    line = raw.get("__line__")
-    kinds = [k for k in STEP_KINDS if k in raw]
-    if len(kinds) != 1:
-        raise PackError(file, line, f"step {index + 1} needs exactly one of "
-                                    f"{', '.join(STEP_KINDS)}")
-    kind = kinds[0]
-    known = {*STEP_KINDS, "device", "params", "expect", "raises", "mitigate", "label",
-             "__line__"}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise PackError(file, line, f"unknown key {unknown[0]!r} in step {index + 1}")
-    value = raw[kind]
-    if kind == "srv":
-        value = str(value)
-        if value not in SRVS:
-            raise PackError(file, line, f"unknown SRV {value!r}")
-    if kind == "migrate" and value not in MIGRATION_STEPS:
-        raise PackError(file, line, f"unknown migration step {value!r} "
-                                    f"(known: {', '.join(MIGRATION_STEPS)})")
-    if kind == "check" and value != "alerts":
-        raise PackError(file, line, f"check {value!r}: only 'alerts' can be checked")
-    if kind == "check" and "alerts" not in (raw.get("expect") or {}):
-        raise PackError(file, line, "check alerts needs expect.alerts")
-    if kind == "wait" and (not isinstance(value, int | float) or value < 0):
-        raise PackError(file, line, f"wait must be a number of seconds >= 0, got {value!r}")
-    device = str(raw.get("device", "ESME")).upper()
-    if device not in DEVICE_TYPES:
-        raise PackError(file, line, f"unknown device {device!r}")
-    expect = raw.get("expect") or {}
-    if not isinstance(expect, dict):
-        raise PackError(file, line, "expect must be a mapping")
-    expect = _clean(expect)
-    alerts = expect.get("alerts")
-    if alerts is not None and (not isinstance(alerts, dict) or set(alerts) - {
-            "code", "min", "max", "within_s"}):
-        raise PackError(file, line, "expect.alerts takes code, min, max and within_s")
-    bad = sorted(set(expect) - set(EXPECT_KEYS))
-    if bad:
-        raise PackError(file, line, f"unknown expectation {bad[0]!r} "
-                                    f"(known: {', '.join(EXPECT_KEYS)})")
-    params = _clean(raw.get("params") or {})
-    mitigate = _clean(raw.get("mitigate") or {})
-    if kind == "srv":
-        spec = SRVS[value]
-        if device not in spec.targets:
-            raise PackError(file, line, f"SRV {value} does not apply to a {device}")
-    return Step(kind, value, device, params, expect,
-                str(raw["raises"]) if raw.get("raises") is not None else None,
-                mitigate, str(raw.get("label", "")), line)
+def _step(step: _StepKeys, line: int | None) -> Step:
+    kind = next(kind for kind in STEP_KINDS if kind in type(step).model_fields)
+    keys = step.model_dump(exclude={kind}, exclude_unset=True)
+    return Step(kind, getattr(step, kind), **keys, line=line)
 
 
 def load_pack(name: str) -> Pack:
+    """The pack, or every fault in it at once: a half-checked pack would fail hours into a run."""
     path = resolve_pack(name)
-    file = str(path)
+    text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.load(path.read_text(), Loader=_LineLoader)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise PackError(file, mark.line + 1 if mark else None, f"YAML error: {exc}") from None
-    if not isinstance(data, dict) or "tests" not in data:
-        raise PackError(file, None, "a pack is a mapping with 'pack', 'title' and 'tests'")
-    tests = []
-    for raw in data.get("tests") or []:
-        if not isinstance(raw, dict) or "name" not in raw:
-            raise PackError(file, raw.get("__line__") if isinstance(raw, dict) else None,
-                            "each test needs a name and steps")
-        steps = tuple(_step(file, s, i, raw.get("__line__"))
-                      for i, s in enumerate(raw.get("steps") or []))
-        if not steps:
-            raise PackError(file, raw.get("__line__"), f"test {raw['name']!r} has no steps")
-        tests.append(PackTest(str(raw["name"]), steps, raw.get("__line__")))
-    return Pack(str(data.get("pack", path.stem)), str(data.get("title", path.stem)),
-                tuple(tests), file)
+        line = filecheck.yaml_error_line(exc)
+        raise PackError([filecheck.Problem(path, "", line, f"YAML error: {exc}")]) from None
+    if not isinstance(data, dict):
+        reason = "a pack is a mapping with 'pack', 'title' and 'tests'"
+        raise PackError([filecheck.Problem(path, "", 1, reason)])
+    problems, lines = filecheck.Problems(), filecheck.YamlLines(path, text)
+    pack = problems.validate(lines, PackFile, data)
+    if pack is None:
+        raise PackError(problems.items)
+    tests = tuple(
+        PackTest(
+            test.name,
+            tuple(
+                _step(s, lines.line_of(("tests", i, "steps", j))) for j, s in enumerate(test.steps)
+            ),
+            lines.line_of(("tests", i)),
+        )
+        for i, test in enumerate(pack.tests)
+    )
+    return Pack(pack.pack or path.stem, pack.title or path.stem, tests, str(path))

@@ -19,14 +19,19 @@ the dotted key and a sentence. That translation lives here, once:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+import tomllib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError
+from pydantic_core import CoreSchema, core_schema
+
+M = TypeVar("M", bound=BaseModel)
 
 KeyPath = tuple[str | int, ...]
 
@@ -127,6 +132,31 @@ class Problems:
             yield
         except Fault as fault:
             self.add(source, fault.key, fault.reason)
+
+    def validate(self, source: Lines, model: type[M], data: object,
+                 prefix: KeyPath = ()) -> M | None:
+        """``model`` of ``data``, or None with every validation error added as a problem."""
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            self.add_validation(source, exc, prefix, model)
+            return None
+
+
+def read_toml(path: Path, problems: Problems) -> tuple[TomlLines, dict[str, Any]] | None:
+    """A TOML file's line finder and data, or None with why it cannot be read added."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.add(path, (), f"cannot read: {exc}")
+        return None
+    try:
+        return TomlLines(path, text), tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = TOML_ERROR_LINE_RE.search(str(exc))
+        problems.items.append(Problem(path, "", int(found.group(1)) if found else None,
+                                      f"TOML syntax error: {exc}"))
+        return None
 
 
 # --------------------------------------------------------------------------- line finders
@@ -253,25 +283,52 @@ _EXPECTED = {
 }
 
 
+_BOUNDS = {
+    "greater_than_equal": ("at least", "ge"), "greater_than": ("above", "gt"),
+    "less_than_equal": ("at most", "le"), "less_than": ("below", "lt"),
+}
+
+
 def describe_type(value: object) -> str:
     """'a string', 'an integer', ...: TOML and YAML authors' words, not Python's."""
     return _TYPE_WORDS.get(type(value), type(value).__name__)
 
 
+def _unwrap(annotation: Any) -> Any:
+    """``Annotated[X, ...]`` and ``X | None`` -> ``X``: the type a key path part meets."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
 def _fields_at(model: type[BaseModel] | None, loc: Sequence[str | int]) -> list[str] | None:
-    """The field names (aliases) a model accepts at ``loc``, for 'allowed here' lists."""
+    """The field names (aliases) a model accepts at ``loc``, for 'allowed here' lists.
+
+    A part under a list or dict field is its index or key (``firmware[1]``,
+    ``dmc.ID``), so it steps to the element type rather than to a field.
+    """
     current: Any = model
     for part in loc:
-        if current is None:
-            return None
+        current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = next((f for n, f in current.model_fields.items()
                           if (f.alias or n) == part), None)
             if field is None:
                 return None
-            current = _model_in(field.annotation)
+            current = field.annotation
+        elif get_origin(current) in (list, tuple, dict) and get_args(current):
+            current = get_args(current)[-1 if get_origin(current) is dict else 0]
         else:
             return None
+    current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return [f.alias or n for n, f in current.model_fields.items()]
     return None
@@ -295,7 +352,7 @@ def reason_of(error: Any, model: type[BaseModel] | None = None) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
-        allowed = _fields_at(model, [p for p in loc[:-1] if isinstance(p, str | int)])
+        allowed = _fields_at(model, _clean_loc(loc[:-1]))
         return f"unknown key (allowed here: {', '.join(allowed)})" if allowed else "unknown key"
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace("'", "")
@@ -308,6 +365,11 @@ def reason_of(error: Any, model: type[BaseModel] | None = None) -> str:
         return f"must be {_EXPECTED[kind]}, got {describe_type(value)}"
     if kind == "string_too_short" and ctx.get("min_length") == 1:
         return "must be a non-empty string"
+    if kind == "too_short" and ctx.get("min_length") == 1:
+        return "must not be empty"
+    if kind in _BOUNDS:
+        word, name = _BOUNDS[kind]
+        return f"must be {word} {ctx.get(name)}, got {value!r}"
     return str(error["msg"])
 
 
@@ -333,6 +395,39 @@ def problems_from(exc: ValidationError,
             seen.add(item)
             out.append(item)
     return out
+
+
+# --------------------------------------------------------------------------- registry names
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """``Annotated[str, OneOf(...)]``: a name from a registry (quirks, SRVs), an enum in the schema.
+
+    The names are read when needed, not at import, since registries fill as
+    their modules load. With ``unknown`` the model refuses other names in
+    that wording; without it the registry that uses the name is left to
+    refuse it in its own (the schema still offers the names to editors).
+    """
+
+    names: Callable[[], Iterable[str]]
+    unknown: Callable[[str], str] | None = None
+
+    def __get_pydantic_core_schema__(self, source: Any,
+                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+        schema = handler(source)
+        if self.unknown is None:
+            return schema
+        return core_schema.no_info_after_validator_function(self._check, schema)
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        return {**handler(schema), "enum": list(self.names())}
+
+    def _check(self, value: str) -> str:
+        if value not in set(self.names()) and self.unknown is not None:
+            raise ValueError(self.unknown(value))
+        return value
 
 
 # --------------------------------------------------------------------------- schema registry
@@ -383,4 +478,8 @@ def json_schema(name: str) -> dict[str, Any]:
 
 
 #: Modules that declare schema kinds; each registers itself on import.
-SCHEMA_MODULES: list[str] = []
+SCHEMA_MODULES: list[str] = [
+    "s1bench.firmware_profiles.catalogue_models",
+    "s1bench.harness.packs",
+    "s1bench.harness.settings",
+]
