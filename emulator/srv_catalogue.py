@@ -42,14 +42,20 @@ class ParamSpec:
 
     def _coerce(self, value: Any) -> Any:
         if self.kind == "int":
-            number = int(value)
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{value!r} is not a whole number") from None
             if self.minimum is not None and number < self.minimum:
                 raise ValueError(f"{number} is below the minimum {self.minimum}")
             if self.maximum is not None and number > self.maximum:
                 raise ValueError(f"{number} is above the maximum {self.maximum}")
             return number
         if self.kind == "float":
-            return float(value)
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{value!r} is not a number") from None
         if self.kind == "enum":
             text = str(value)
             if text not in self.choices:
@@ -75,7 +81,10 @@ class ParamSpec:
         if self.kind == "datetime":
             if isinstance(value, datetime):
                 return value
-            return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            try:
+                return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
         if self.kind == "digits":
             text = str(value).strip()
             if not text.isdigit():

@@ -36,13 +36,26 @@ one, 2 on bad input (a file that is not a DUIS request, an unknown DMC).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from .cli import EXIT_BAD_INPUT, EXIT_NOT_MET, EXIT_OK
+import typer
+
+from .cli_common import (
+    EXIT_BAD_INPUT,
+    EXIT_NOT_MET,
+    EXIT_OK,
+    PANEL_RUN,
+    DmcOpt,
+    SeedOpt,
+    note,
+    print_table,
+    progress_bar,
+    settings,
+    writable_dir,
+)
 from .dcc import SECRET_PARAMS
 
 #: RTDS template EUIs end in a byte naming the device type (00-DB-12-34-56-78-90-Ax).
@@ -52,19 +65,33 @@ _SETUP_JOIN_PERIOD = 60
 _SETUP_SLEEP = 70
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "duis", help="run DUIS request XML files against an emulated installation",
-        description="Read DUIS Service Request XML files (or folders of them), retarget each "
-                    "onto one emulated installation of a DMC, run them in order on the "
-                    "virtual clock and write DUIS Service Responses plus index.json.")
-    p.add_argument("files", nargs="+", metavar="FILE.xml",
-                   help="DUIS request files; a folder stands for its *.xml files, sorted")
-    p.add_argument("--dmc", required=True, help="DMC id (see `s1bench profiles list`)")
-    p.add_argument("--out", default="duis-out", help="output folder (default ./duis-out)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print index.json instead of a table")
-    p.set_defaults(func=run)
+def register(app: typer.Typer) -> None:
+    app.command("duis", rich_help_panel=PANEL_RUN, epilog=(
+        "Example:\n\n    s1bench duis ../shared/duis-templates/templates --dmc reference "
+        "--out out/duis"))(duis)
+
+
+def duis(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(
+        metavar="FILE.xml...", help="DUIS request files; a folder stands for its *.xml files.")],
+    dmc: DmcOpt = None,
+    out: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="Output folder. [default: OUT/duis from settings, i.e. out/duis]")
+    ] = None,
+    seed: SeedOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print index.json, not a table.")
+                       ] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> int:
+    """Run DUIS Service Request XML files against one emulated installation of a DMC.
+
+    Each request is retargeted onto the installation, run in order on the
+    virtual clock, and answered with a DUIS Service Response; index.json
+    says what was mapped and what came back.
+    """
+    cfg = settings(ctx, dmc=dmc, seed=seed)
+    return _run(files, cfg.dmc, out or cfg.out / "duis", cfg.seed, as_json, quiet)
 
 
 def _expand(paths: list[str]) -> list[Path]:
@@ -161,13 +188,12 @@ def _unique_stem(stem: str, used: set[str]) -> str:
 
 
 def _bad_input(message: str) -> int:
-    # Same output as cli.BadInput, without depending on which module object
-    # `cli` is (under `python -m s1bench.harness.cli` it is __main__).
     print(f"s1bench: error: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
-def run(args: argparse.Namespace) -> int:
+def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
+         quiet: bool) -> int:
     from s1bench.emulator.clock import VirtualClock
     from s1bench.emulator.service import RequestID, ServiceRequest
 
@@ -175,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     from .duis_xml import DuisError, parse_request, render_missing_code_note, render_response
 
     # 1. Read everything first: one bad file means nothing runs, nothing is written.
-    paths = _expand(list(args.files))
+    paths = _expand([str(f) for f in files])
     if not paths:
         return _bad_input("no DUIS XML files given (folders held no *.xml)")
     requests = []
@@ -188,9 +214,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{where}: {exc.reason}", file=sys.stderr)
             return EXIT_BAD_INPUT
     try:
-        spec = resolve_dmc(args.dmc)
+        spec = resolve_dmc(dmc_id)
     except (KeyError, ValueError) as exc:
-        return _bad_input(f"--dmc {args.dmc!r}: {exc}")
+        return _bad_input(f"--dmc {dmc_id!r}: {exc}")
+    writable_dir(out, "--out")
 
     clock = VirtualClock()
     setup: list[dict[str, Any]] = []
@@ -198,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     responses: list[Any] = []
 
     async def main() -> None:
-        inst = build_installation(spec, clock, seed=args.seed)
+        inst = build_installation(spec, clock, seed=seed)
         inst.start()
         present = _types_present(inst)
         joined_in_setup: set[str] = set()
@@ -251,15 +278,15 @@ def run(args: argparse.Namespace) -> int:
                         # Let the join window run so the device can join before what follows.
                         await clock.sleep(int(response.body.get("JoinTimePeriod", 0) or 0) + 1)
                 entries.append(entry)
+                progress(len(entries), len(requests), f"{duis.srv} {entry['response_code']}")
                 responses.append(response)
         finally:
             inst.medium.close()
 
-    clock.run(main())
+    with progress_bar(f"duis {len(requests)} request(s)", enabled=not quiet) as progress:
+        clock.run(main())
 
     # 2. Write the responses and the index.
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
     missing = 0
     for entry, response in zip(entries, responses, strict=True):
@@ -287,17 +314,16 @@ def run(args: argparse.Namespace) -> int:
                 name = f"{stem}.response.xml"
                 (out / name).write_bytes(xml)
         entry["output"] = name
-    index = {"dmc": spec.id, "seed": args.seed, "setup": setup, "files": entries}
+    index = {"dmc": spec.id, "seed": seed, "setup": setup, "files": entries}
     (out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
 
-    if args.json:
+    if as_json:
         print(json.dumps(index, indent=2))
     else:
         for step in setup:
             print(f"setup: {step['step']}: {step['response_code'] or '(no response code)'}")
-        width = max(len(Path(e["file"]).name) for e in entries)
-        for e in entries:
-            code = e["response_code"] or "(none)"
-            print(f"{Path(e['file']).name:<{width}}  {e['srv']:<7} {code:<6} {e['reason'] or ''}")
-        print(f"{len(entries)} requests, written to {out}/ (index.json)", file=sys.stderr)
+        print_table(["FILE", "SRV", "CODE", "REASON"],
+                    [(Path(e["file"]).name, e["srv"], e["response_code"] or "(none)",
+                      e["reason"] or "") for e in entries], wrap=("REASON",))
+        note(f"{len(entries)} requests, written to {out}/ (index.json)")
     return EXIT_NOT_MET if missing else EXIT_OK

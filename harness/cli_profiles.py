@@ -8,19 +8,17 @@ does and how the DCC side mitigates it (``Quirk.describe()``). ``--json``
 gives the same facts to scripts. Loading the catalogue is also its check:
 a broken catalogue is reported with file, key and line, exit code 2.
 
-The main CLI calls ``add_parser`` on its subparsers and ``run`` with the
-parsed arguments.
+The main CLI calls ``register`` with its typer app.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from s1bench.firmware_profiles.catalogue import (
     Catalogue,
     CatalogueError,
@@ -31,74 +29,44 @@ from s1bench.firmware_profiles.catalogue import (
     load_catalogue,
 )
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
+from .cli_common import EXIT_OK, PANEL_LOOK, BadInput, JsonOpt, print_table
+
+CatalogueOpt = Annotated[Path | None, typer.Option(
+    "--catalogue", metavar="DIR",
+    help="Catalogue folder to read. [default: the one shipped with s1bench]")]
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``profiles list`` and ``profiles show ID`` on the main CLI's subparsers."""
-    parser = subparsers.add_parser(
-        "profiles",
-        help="list and show firmware profiles and DMCs",
-        description="Firmware profiles (manufacturer + model + firmware ranges + quirks)"
-        " and the DMCs composed from them.",
-    )
-    actions = parser.add_subparsers(dest="profiles_command", metavar="ACTION", required=True)
-    for name, help_text in (
-        ("list", "a table of every profile and DMC"),
-        ("show", "everything about one profile or DMC, quirks explained"),
-    ):
-        action = actions.add_parser(name, help=help_text, description=help_text)
-        if name == "show":
-            action.add_argument("id", metavar="ID", help="a profile id or a DMC id")
-        action.add_argument("--json", action="store_true", help="print JSON instead of text")
-        action.add_argument(
-            "--catalogue",
-            type=Path,
-            default=None,
-            metavar="DIR",
-            help="catalogue directory to read (default: the one shipped with s1bench)",
-        )
-    parser.set_defaults(func=run)
-    return parser
+def register(app: typer.Typer) -> None:
+    profiles = typer.Typer(help="List and show firmware profiles and DMCs.",
+                           no_args_is_help=True)
+    profiles.command("list")(list_profiles)
+    profiles.command("show")(show_profile)
+    app.add_typer(profiles, name="profiles", rich_help_panel=PANEL_LOOK)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Carry out ``profiles list`` / ``profiles show``; 0 on success, 2 on bad input."""
+def _load(directory: Path | None) -> Catalogue:
     try:
-        catalogue = load_catalogue(getattr(args, "catalogue", None))
+        return load_catalogue(directory)
     except CatalogueError as exc:
-        _error(f"the catalogue cannot be loaded:\n{exc}")
-        return EXIT_BAD_INPUT
-    command = getattr(args, "profiles_command", None)
-    as_json = bool(getattr(args, "json", False))
-    if command == "list":
-        _print_list(catalogue, as_json)
-        return EXIT_OK
-    if command == "show":
-        return _show(catalogue, args.id, as_json)
-    _error("choose an action: list or show")
-    return EXIT_BAD_INPUT
+        raise BadInput(f"the catalogue cannot be loaded:\n{exc}") from None
 
 
-def _error(message: str) -> None:
-    print(f"s1bench profiles: {message}", file=sys.stderr)
+def list_profiles(catalogue: CatalogueOpt = None, as_json: JsonOpt = False) -> int:
+    """A table of every profile and every DMC."""
+    _print_list(_load(catalogue), as_json)
+    return EXIT_OK
+
+
+def show_profile(
+    item_id: Annotated[str, typer.Argument(metavar="ID", help="A profile id or a DMC id.")],
+    catalogue: CatalogueOpt = None,
+    as_json: JsonOpt = False,
+) -> int:
+    """Everything about one profile or DMC, what each quirk does and how it is mitigated."""
+    return _show(_load(catalogue), item_id, as_json)
 
 
 # --------------------------------------------------------------------------- list
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
-    return "\n".join(lines)
 
 
 def _entry_quirks(quirk_names: Sequence[str], fixes: Sequence[str]) -> str:
@@ -167,16 +135,12 @@ def _print_list(catalogue: Catalogue, as_json: bool) -> None:
             first = False
         if dmc.dcc_quirks:
             dmc_rows.append(["", "", "", "", "DCC side", "-", "-", ", ".join(dmc.dcc_quirk_names)])
-    print(f"Profiles ({len(catalogue.profiles)}) in {catalogue.directory}")
-    print(_table(["ID", "MANUFACTURER", "MODEL", "TYPE", "OC", "FIRMWARE", "QUIRKS"], profile_rows))
+    print_table(["ID", "MANUFACTURER", "MODEL", "TYPE", "OC", "FIRMWARE", "QUIRKS"],
+                profile_rows, title=f"Profiles ({len(catalogue.profiles)}) in "
+                f"{catalogue.directory}", wrap=("QUIRKS",))
     print()
-    print(f"DMCs ({len(catalogue.dmcs)})")
-    print(
-        _table(
-            ["ID", "EPCL", "STATUS", "EVIDENCE", "DEVICE", "PROFILE", "FIRMWARE", "QUIRKS"],
-            dmc_rows,
-        )
-    )
+    print_table(["ID", "EPCL", "STATUS", "EVIDENCE", "DEVICE", "PROFILE", "FIRMWARE", "QUIRKS"],
+                dmc_rows, title=f"DMCs ({len(catalogue.dmcs)})", wrap=("QUIRKS",))
 
 
 # --------------------------------------------------------------------------- show
@@ -234,12 +198,11 @@ def _show(catalogue: Catalogue, item_id: str, as_json: bool) -> int:
             else:
                 print("\n".join(to_text(catalogue, table[item_id])))
             return EXIT_OK
-    _error(
+    raise BadInput(
         f"unknown id {item_id!r}: not a profile or a DMC\n"
         f"  profiles: {', '.join(catalogue.profiles)}\n"
         f"  DMCs: {', '.join(catalogue.dmcs)}"
     )
-    return EXIT_BAD_INPUT
 
 
 def _profile_text(catalogue: Catalogue, profile: Profile) -> list[str]:

@@ -2,42 +2,69 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-from typing import Any
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli_common import (
+    EXIT_NOT_MET,
+    EXIT_OK,
+    PANEL_RUN,
+    BadInput,
+    JsonOpt,
+    SeedOpt,
+    print_table,
+    settings,
+    writable_file,
+)
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("reproduce", help="reproduce a Testing Issue on the virtual clock",
-                       description="Run the Testing Issue's scenario against the quirky "
-                                   "firmware (default), with the DCC-side mitigation, or on "
-                                   "the fixed firmware; print the steps, the responses and "
-                                   "the verdict.")
-    p.add_argument("issue", nargs="?", help="Testing Issue id, e.g. 110031 (omit with --list)")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--mitigate", action="store_true", help="apply the DCC-side mitigation")
-    group.add_argument("--fixed", action="store_true", help="use the fixed firmware")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--capture", metavar="OUT.pcap", help="write a pcap and its key file")
-    p.add_argument("--list", action="store_true", help="list the Testing Issues")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=run)
+def register(app: typer.Typer) -> None:
+    app.command("reproduce", rich_help_panel=PANEL_RUN, epilog=(
+        "Examples:\n\n    s1bench reproduce --list\n\n"
+        "    s1bench reproduce 110031 --mitigate --json"))(reproduce)
 
 
-def run(args: argparse.Namespace) -> int:
-    from .cli import EXIT_NOT_MET, EXIT_OK, BadInput
-    from .reproduce import SCENARIOS, reproduce
+def reproduce(
+    ctx: typer.Context,
+    issue: Annotated[str | None, typer.Argument(
+        help="Testing Issue id, e.g. 110031 (omit with --list).")] = None,
+    mitigate: Annotated[bool, typer.Option(help="Apply the DCC-side mitigation.")] = False,
+    fixed: Annotated[bool, typer.Option(help="Use the fixed firmware.")] = False,
+    seed: SeedOpt = None,
+    capture: Annotated[Path | None, typer.Option(
+        metavar="OUT.pcap", help="Write a pcap and its key file.")] = None,
+    list_issues: Annotated[bool, typer.Option("--list", help="List the Testing Issues.")] = False,
+    as_json: JsonOpt = False,
+) -> int:
+    """Reproduce a Testing Issue on the virtual clock: quirky, mitigated or fixed.
 
-    if args.list or not args.issue:
-        for sc in SCENARIOS.values():
-            print(f"{sc.issue:13} {sc.quirk:34} {sc.dmc:28} {sc.summary}")
+    Runs the Testing Issue's scenario against the quirky firmware (default),
+    with the DCC-side mitigation, or on the fixed firmware; prints the steps,
+    the responses and the verdict.
+    """
+    from .reproduce import SCENARIOS
+    from .reproduce import reproduce as run_scenario
+
+    if list_issues or not issue:
+        print_table(["ISSUE", "QUIRK", "DMC", "SUMMARY"],
+                    [(sc.issue, sc.quirk, sc.dmc, sc.summary) for sc in SCENARIOS.values()],
+                    wrap=("SUMMARY",))
         return EXIT_OK
-    variant = "mitigated" if args.mitigate else "fixed" if args.fixed else "quirky"
+    if mitigate and fixed:
+        raise BadInput("--mitigate and --fixed: choose one")
+    cfg = settings(ctx, seed=seed)
+    if capture is not None:
+        writable_file(capture, "--capture")
+    variant = "mitigated" if mitigate else "fixed" if fixed else "quirky"
     try:
-        result = reproduce(args.issue, variant, seed=args.seed, capture=args.capture)
+        result = run_scenario(issue, variant, seed=cfg.seed,
+                              capture=str(capture) if capture else None)
     except (KeyError, ValueError) as exc:
         raise BadInput(str(exc).strip("'\"")) from None
-    if args.json:
+    if as_json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         ti = result.testing_issue

@@ -1,96 +1,177 @@
 """`s1bench run PACK... --dmc ID...`: run packs, keep the record, render reports.
 
 Exit status: 0 exit criteria met for every DMC, 1 not met, 2 bad input.
+
+Two guards protect what a run has recorded: ``--out`` onto a folder that
+already holds a run is refused unless ``--force`` (which clears that run's
+record, captures and reports first, so old captures never mix with new
+ones), and ``--resume`` refuses options that contradict the record, naming
+them, rather than quietly running something else than was started.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
+
+from .cli_common import (
+    EXIT_NOT_MET,
+    EXIT_OK,
+    PANEL_RUN,
+    BadInput,
+    JitterOpt,
+    LatencyOpt,
+    LossOpt,
+    SeedOpt,
+    print_table,
+    progress_bar,
+    settings,
+    writable_dir,
+)
+
+#: What a run folder holds that s1bench wrote; --force removes exactly these.
+RUN_OUTPUTS = ("record.jsonl", "summary.json", "junit.xml", "report.html", "captures")
+
+EPILOG = (
+    "Examples:\n\n"
+    "    s1bench run standard-dormant-migration standard-srv testing-issues "
+    "--dmc aclara-ioc-dormant --out out/aclara\n\n"
+    "    s1bench run --resume out/aclara")
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("run", help="run DMCT packs against emulated installations",
-                       description="Run test packs against each DMC; every step is appended "
-                                   "to DIR/record.jsonl; reports are rendered from it.")
-    p.add_argument("packs", nargs="*", help="pack files or shipped pack names")
-    p.add_argument("--dmc", action="append", default=[], help="DMC id (repeatable)")
-    p.add_argument("--mitigations", action="store_true",
-                   help="apply the DCC-side mitigations the packs name")
-    p.add_argument("--capture", action="store_true", help="write a pcap per test")
-    p.add_argument("--out", default="out/run", help="run directory (default out/run)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", metavar="DIR", help="continue the run recorded in DIR")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    from .cli import add_medium_options
-
-    add_medium_options(p)
-    p.set_defaults(func=run)
+def register(app: typer.Typer) -> None:
+    app.command("run", rich_help_panel=PANEL_RUN, epilog=EPILOG)(run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from .cli import EXIT_NOT_MET, EXIT_OK, BadInput
-    from .packs import PackError, load_pack
+def run(
+    ctx: typer.Context,
+    packs: Annotated[list[str] | None, typer.Argument(
+        metavar="PACK...", help="Pack files or shipped pack names.", show_default=False)] = None,
+    dmc: Annotated[list[str] | None, typer.Option(
+        "--dmc", help="DMC id (repeatable). [default: the settings' dmc]")] = None,
+    mitigations: Annotated[bool | None, typer.Option(
+        "--mitigations/--no-mitigations", help="Apply the DCC-side mitigations the packs name.",
+        show_default=False)] = None,
+    capture: Annotated[bool, typer.Option(help="Write a pcap per test.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="Run folder. [default: OUT/run from settings, i.e. out/run]")] = None,
+    force: Annotated[bool, typer.Option(
+        help="Replace a run already recorded in --out.")] = False,
+    seed: SeedOpt = None,
+    resume: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="Continue the run recorded in DIR.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    latency: LatencyOpt = None,
+    jitter: JitterOpt = None,
+    loss: LossOpt = None,
+) -> int:
+    """Run DMCT packs against emulated installations; record every step; render reports.
+
+    Every step is appended to DIR/record.jsonl as it happens; junit.xml,
+    summary.json and report.html are rendered from that record.
+    """
+    from .packs import load_pack
     from .runner import read_lines, run_packs
 
-    out = Path(args.resume or args.out)
-    head = None
-    packs_arg, dmcs, seed, mitigations = args.packs, args.dmc, args.seed, args.mitigations
-    if args.resume:
-        lines = read_lines(out / "record.jsonl")
-        head = next((line for line in lines if line.get("kind") == "run"), None)
-        if head is None:
-            raise BadInput(f"--resume {out}: no run record there")
-        packs_arg = packs_arg or head["packs"]
-        dmcs = dmcs or head["dmcs"]
-        seed, mitigations = head["seed"], head["mitigations"]
-    if not packs_arg or not dmcs:
-        raise BadInput("name at least one pack and one --dmc")
-    try:
-        packs = [load_pack(name) for name in packs_arg]
-    except PackError as exc:
-        raise BadInput(str(exc)) from None
-    try:
-        from .builder import resolve_dmc
+    packs = list(packs or [])
+    dmcs = list(dmc or [])
+    medium_cli = {"latency": latency, "jitter": jitter, "loss": loss}
+    if resume is not None:
+        head = _run_head(resume, read_lines)
+        _refuse_contradictions(head, packs, dmcs, seed, mitigations, medium_cli)
+        cfg = settings(ctx)
+        out_dir, packs, dmcs = resume, list(head["packs"]), list(head["dmcs"])
+        seed_v, mitig_v = int(head["seed"]), bool(head["mitigations"])
+        medium = head.get("medium") or cfg.medium_options()
+    else:
+        cfg = settings(ctx, seed=seed, **medium_cli)
+        dmcs = dmcs or [cfg.dmc]
+        out_dir = out or cfg.out / "run"
+        seed_v, mitig_v, medium = cfg.seed, bool(mitigations), cfg.medium_options()
+    if not packs:
+        raise BadInput("name at least one pack (a file or a shipped pack: "
+                       "standard-dormant-migration, standard-srv, testing-issues)")
+    loaded = [load_pack(name) for name in packs]  # a PackError is bad input (exit 2)
+    from .builder import resolve_dmc
 
-        for dmc in dmcs:
-            resolve_dmc(dmc)
-    except (KeyError, ValueError) as exc:
-        raise BadInput(f"--dmc: {str(exc).strip(chr(39))}") from None
-
-    def progress(done: int, total: int, line: str) -> None:
-        if line and not args.quiet:
-            print(line, file=sys.stderr, flush=True)
-
-    from .cli import medium_options
-
-    options = medium_options(args)
-    if args.resume and head is not None:
-        options = head.get("medium") or options
-    try:
-        from s1bench.emulator.medium_memory import MemoryMedium
-
-        MemoryMedium(**options)  # check the options before anything runs
-    except ValueError as exc:
-        raise BadInput(str(exc)) from None
-    run_packs(packs, dmcs, out, seed=seed, mitigations=mitigations, capture=args.capture,
-              resume=bool(args.resume), progress=progress, medium=options)
+    for dmc_id in dmcs:
+        try:
+            resolve_dmc(dmc_id)
+        except (KeyError, ValueError) as exc:
+            raise BadInput(f"--dmc: {str(exc).strip(chr(39))}") from None
+    writable_dir(out_dir, "--resume" if resume else "--out")
+    if resume is None:
+        claim_run_folder(out_dir, force)
+    with progress_bar(f"run {len(loaded)} pack(s) x {len(dmcs)} DMC(s)",
+                      enabled=not quiet) as progress:
+        run_packs(loaded, dmcs, out_dir, seed=seed_v, mitigations=mitig_v, capture=capture,
+                  resume=resume is not None, progress=progress, medium=medium)
     from .reports import write_reports
 
-    paths = write_reports(out)
+    paths = write_reports(out_dir)
     summary = json.loads(Path(paths["summary"]).read_text())
     print_exit_table(summary)
     print(f"report: {paths['html']}")
     return EXIT_OK if summary.get("exit_criteria_met") else EXIT_NOT_MET
 
 
+def _run_head(folder: Path, read_lines: Any) -> dict[str, Any]:
+    record = folder / "record.jsonl"
+    if not record.is_file():
+        raise BadInput(f"--resume {folder}: no run record there ({record} not found)")
+    head = next((line for line in read_lines(record) if line.get("kind") == "run"), None)
+    if head is None:
+        raise BadInput(f"--resume {folder}: {record} has no run line")
+    return head
+
+
+def _refuse_contradictions(head: dict[str, Any], packs: list[str], dmcs: list[str],
+                           seed: int | None, mitigations: bool | None,
+                           medium: dict[str, float | None]) -> None:
+    """A resumed run is the recorded run: an option that would change it is an error."""
+    from .packs import load_pack
+
+    clashes: list[str] = []
+    if packs and [load_pack(p).id for p in packs] != list(head["packs"]):
+        clashes.append(f"packs {packs} (recorded: {head['packs']})")
+    if dmcs and dmcs != list(head["dmcs"]):
+        clashes.append(f"--dmc {dmcs} (recorded: {head['dmcs']})")
+    if seed is not None and seed != head["seed"]:
+        clashes.append(f"--seed {seed} (recorded: {head['seed']})")
+    if mitigations is not None and mitigations != head["mitigations"]:
+        clashes.append(f"--{'' if mitigations else 'no-'}mitigations "
+                       f"(recorded: mitigations {head['mitigations']})")
+    recorded = head.get("medium") or {}
+    for name, value in medium.items():
+        if value is not None and name in recorded and value != recorded[name]:
+            clashes.append(f"--{name} {value} (recorded: {recorded[name]})")
+    if clashes:
+        raise BadInput("--resume continues the recorded run; these options contradict it: "
+                       + "; ".join(clashes) + ". Drop them, or start a new run with --out.")
+
+
+def claim_run_folder(folder: Path, force: bool) -> None:
+    """Refuse to overwrite a recorded run unless forced; then clear all it wrote."""
+    existing = [name for name in RUN_OUTPUTS if (folder / name).exists()]
+    if not existing:
+        return
+    if not force:
+        raise BadInput(f"--out {folder}: already holds a run ({', '.join(existing)}); "
+                       "use --resume to continue it, --force to replace it, or another --out")
+    for name in existing:
+        path = folder / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def print_exit_table(summary: dict[str, Any]) -> None:
-    print(f"{'DMC':31} {'tests':>5} {'pass':>5} {'fail':>5} {'skip':>5}  "
-          f"{'exit criteria':13} Testing Issues (severity)")
+    rows = []
     for dmc_id, d in sorted(summary["dmcs"].items()):
         issues = ", ".join(f"{i['id']} (S{i['severity']})" for i in d["testing_issues"]) or "-"
-        print(f"{dmc_id:31} {d['tests_run']:>5} {d['passed']:>5} {d['failed']:>5} "
-              f"{d['skipped']:>5}  {'met' if d['exit_criteria_met'] else 'NOT met':13} {issues}")
+        rows.append((dmc_id, d["tests_run"], d["passed"], d["failed"], d["skipped"],
+                     "met" if d["exit_criteria_met"] else "NOT met", issues))
+    print_table(["DMC", "TESTS", "PASS", "FAIL", "SKIP", "EXIT CRITERIA",
+                 "TESTING ISSUES (SEVERITY)"], rows, wrap=("TESTING ISSUES (SEVERITY)",))

@@ -71,10 +71,10 @@ def test_unknown_dmc_exits_2_naming_it(capsys) -> None:
 
 
 def test_malformed_param_is_a_usage_error(capsys) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(srv("--device", "esme", "--srv", "2.2", "--param", "UTRN"))
-    assert info.value.code == 2
-    assert "NAME=VALUE" in capsys.readouterr().err
+    assert main(srv("--device", "esme", "--srv", "2.2", "--param", "UTRN")) == 2
+    err = capsys.readouterr().err
+    assert "NAME=VALUE" in err and "--param" in err
+    assert len(err.strip().splitlines()) == 1, "one line, no usage dump, no traceback"
 
 
 def test_rejected_request_exits_1(capsys) -> None:
@@ -85,11 +85,33 @@ def test_rejected_request_exits_1(capsys) -> None:
     assert "GSME" in result["reason"]
 
 
-def test_bad_parameter_exits_1_with_e12(capsys) -> None:
+def test_bad_parameter_value_is_bad_input_naming_it(capsys) -> None:
     code = main(srv("--device", "esme", "--srv", "2.2", "--param", "UTRN=123", "--json"))
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert "UTRN=123" in captured.err and "fewer than" in captured.err
+
+
+@pytest.mark.parametrize(("param", "words"), [
+    ("JoinTimePeriod=banana", ["JoinTimePeriod=banana", "'banana' is not a whole number"]),
+    ("JoinTimePeriodd=5", ["JoinTimePeriodd", "its parameters:", "JoinTimePeriod", "DeviceID"]),
+])
+def test_misspelt_or_bad_param_exits_2_naming_it_and_the_known_ones(capsys, param, words):
+    code = main(srv("--device", "chf", "--srv", "8.11", "--param", param))
+    err = capsys.readouterr().err
+    assert code == 2
+    for word in words:
+        assert word in err
+    assert "invalid literal" not in err and "Traceback" not in err
+
+
+def test_a_value_the_device_refuses_is_still_a_duis_rejection(capsys) -> None:
+    # Within the DCC's ranges but refused by the emulated hub: a response, not bad input.
+    code = main(["srv", "--dmc", "honeywell-elster-dormant", "--device", "chf", "--srv", "8.11",
+                 "--param", "JoinTimePeriod=300", "--param", "DeviceID=00-DB-12-34-56-78-90-A4",
+                 "--json"])
     result = json.loads(capsys.readouterr().out)
-    assert code == 1
-    assert result["response_code"] == "E12" and "UTRN" in result["reason"]
+    assert code == 1 and result["response_code"] == "E12"
 
 
 def test_capture_writes_a_pcap_and_key_file(tmp_path: Path, capsys) -> None:

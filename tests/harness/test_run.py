@@ -47,7 +47,7 @@ def test_killed_run_resumes_to_the_same_summary(tmp_path: Path) -> None:
     lines_before = record.read_text().splitlines()[:-1]
     assert main(["run", "--resume", str(broken), "--quiet"]) in (0, 1)
     main(["run", *PACKS, *[arg for d in dmcs for arg in ("--dmc", d)], "--seed", "3",
-          "--out", str(whole), "--quiet"])
+          "--out", str(whole), "--force", "--quiet"])
     assert record.read_text().splitlines()[: len(lines_before)] == lines_before
     assert (broken / "summary.json").read_bytes() == (whole / "summary.json").read_bytes()
 
