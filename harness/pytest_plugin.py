@@ -30,13 +30,19 @@ T = TypeVar("T")
 class BenchSession:
     """One DMC, one seed: each ``run`` gets a new installation and virtual clock."""
 
-    def __init__(self, dmc_id: str, *, seed: int = 0, fixed: bool = False) -> None:
+    def __init__(self, dmc_id: str, *, seed: int = 0, fixed: bool = False,
+                 test: str = "") -> None:
         self.dmc_id = dmc_id
         self.seed = seed
         self.fixed = fixed
+        #: The pytest node id: names the test in log lines and gives its EUI-64s.
+        self.test = test
 
     def run(self, body: Callable[[Any], Awaitable[T]], *, enrolled: bool = False,
             capture: str | None = None) -> T:
+        import zlib
+
+        from s1bench.emulator import logs
         from s1bench.emulator.clock import VirtualClock
 
         from .builder import build_installation, resolve_dmc
@@ -44,17 +50,20 @@ class BenchSession:
 
         spec = resolve_dmc(self.dmc_id, fixed=self.fixed)
         clock = VirtualClock()
+        # Distinct EUI-64s per test, as in `s1bench run`, so one log untangles by RequestID.
+        index = zlib.crc32(f"{self.seed}\x1f{self.dmc_id}\x1f{self.test}".encode())
 
         async def main() -> T:
             inst = build_installation(spec, clock, seed=self.seed, capture=capture,
-                                      enrolled=enrolled)
+                                      enrolled=enrolled, index=index)
             inst.start()
             try:
                 return await body(DccRole(inst, spec.dcc_quirks, seed=self.seed))
             finally:
                 inst.medium.close()
 
-        return clock.run(main())
+        with logs.bound_to_test(dmc=self.dmc_id, pack="pytest", test=self.test, clock=clock):
+            return clock.run(main())
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -80,5 +89,5 @@ def s1bench_clock() -> Any:
 
 
 @pytest.fixture
-def s1bench(dmc: str) -> BenchSession:
-    return BenchSession(dmc)
+def s1bench(dmc: str, request: pytest.FixtureRequest) -> BenchSession:
+    return BenchSession(dmc, test=request.node.nodeid)

@@ -26,3 +26,16 @@ def test_virtual_time_passes_in_a_session(s1bench) -> None:
         return (dcc.clock.now() - start).total_seconds()
 
     assert s1bench.run(body) == 7 * 86_400
+
+
+def test_each_pytest_test_gets_its_own_eui64s() -> None:
+    from s1bench.harness.pytest_plugin import BenchSession
+
+    async def body(dcc):
+        return await dcc.send("4.1.1", "ESME")
+
+    first = BenchSession("reference", test="tests/a.py::one").run(body)
+    again = BenchSession("reference", test="tests/a.py::one").run(body)
+    other = BenchSession("reference", test="tests/a.py::two").run(body)
+    assert str(first.request_id) == str(again.request_id), "same test, same EUIs: replayable"
+    assert str(first.request_id) != str(other.request_id)
