@@ -301,9 +301,11 @@ async def _run_step(ctx: _Ctx, step: Step, spec: DmcSpec, seed: int
         if step.device not in spec.devices and step.device != "UNKNOWN":
             return "skip", {}, [f"the DMC has no {step.device}"], None
         named = [*step.params.values(), step.expect.get("joined")]
-        if any(isinstance(v, str) and v.startswith("$") and v[1:].split(".")[0]
-               not in spec.devices for v in named):
-            return "skip", {}, ["the DMC has no device this step names"], None
+        missing = sorted({v[1:].split(".")[0] for v in named if isinstance(v, str)
+                          and v.startswith("$") and v[1:].split(".")[0] not in spec.devices})
+        if missing:
+            return "skip", {}, [f"the DMC has no {' or '.join(missing)}, which this step "
+                                f"names (${missing[0]})"], None
         fields, failures = await _run_srv(ctx, step)
         issue = None
         if failures:
@@ -405,8 +407,11 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
 
 def _finish(steps: list[dict[str, Any]], issues: list[dict[str, Any]], base: dict[str, Any]
             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    # A test passes only when everything it exists to check ran: one skipped step
+    # (the DMC lacks the device it names, or the quirk a scenario needs) makes the
+    # whole test skipped, with that step's reason, rather than a pass that proved less.
     verdicts = {s["verdict"] for s in steps}
-    verdict = ("fail" if verdicts & {"fail", "error"} else "skip" if verdicts == {"skip"}
+    verdict = ("fail" if verdicts & {"fail", "error"} else "skip" if "skip" in verdicts
                else "pass")
     return steps, {"kind": "test", **base, "verdict": verdict, "testing_issues": issues,
                    "virtual_time": steps[-1]["virtual_time"] if steps else None}

@@ -156,3 +156,29 @@ def test_medium_options_are_checked_and_recorded(tmp_path: Path) -> None:
           "--out", str(out), "--quiet"])
     head = json.loads((out / "record.jsonl").read_text().splitlines()[0])
     assert head["medium"]["loss"] == 0.2
+
+
+def test_a_test_whose_checking_steps_were_skipped_is_skipped_not_passed(tmp_path: Path) -> None:
+    """Honeywell Elster dormant has no PPMID: the join test proves nothing there."""
+    import xml.etree.ElementTree as ET
+
+    out = tmp_path / "hw"
+    main(["run", "standard-dormant-migration", "--dmc", "honeywell-elster-dormant",
+          "--out", str(out), "--quiet"])
+    tests = [json.loads(line) for line in (out / "record.jsonl").read_text().splitlines()
+             if '"kind": "test"' in line]
+    join = next(t for t in tests if t["test"] == "Join a PPMID after migration")
+    assert join["verdict"] == "skip"
+    case = next(c for c in ET.parse(out / "junit.xml").iter("testcase")
+                if c.get("name") == "Join a PPMID after migration")
+    skipped = case.find("skipped")
+    assert skipped is not None and "has no PPMID" in skipped.get("message", "")
+    assert "has no PPMID" in (out / "report.html").read_text()
+    # The reference DMC has a PPMID: there the same test runs its join steps and passes.
+    ref = tmp_path / "ref"
+    main(["run", "standard-dormant-migration", "--dmc", "reference", "--out", str(ref),
+          "--quiet"])
+    lines = [json.loads(x) for x in (ref / "record.jsonl").read_text().splitlines()]
+    join_steps = [x for x in lines if x.get("kind") == "step"
+                  and x["test"] == "Join a PPMID after migration"]
+    assert {s["verdict"] for s in join_steps} == {"pass"}
