@@ -18,7 +18,6 @@ so "why did this run use 50 ms latency?" has an answer.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,12 +25,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from s1bench.filecheck import (
-    TOML_ERROR_LINE_RE,
     FileError,
     Problem,
     Problems,
     TomlLines,
     problems_from,
+    read_toml,
     register_schema,
 )
 
@@ -101,22 +100,6 @@ def _env_values(environ: dict[str, str]) -> dict[str, str]:
             if ENV_PREFIX + name.upper() in environ}
 
 
-def _file_values(path: Path, problems: Problems) -> tuple[dict[str, Any], TomlLines | None]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.add(path, (), f"cannot read: {exc}")
-        return {}, None
-    lines = TomlLines(path, text)
-    try:
-        return tomllib.loads(text), lines
-    except tomllib.TOMLDecodeError as exc:
-        found = TOML_ERROR_LINE_RE.search(str(exc))
-        problems.items.append(Problem(path, "", int(found.group(1)) if found else None,
-                                      f"TOML syntax error: {exc}"))
-        return {}, None
-
-
 def resolve(cli: dict[str, Any] | None = None, *, config: Path | None = None,
             environ: dict[str, str] | None = None, cwd: Path | None = None) -> Resolved:
     """Merge defaults < config file < environment < command line; every fault reported at once.
@@ -132,8 +115,9 @@ def resolve(cli: dict[str, Any] | None = None, *, config: Path | None = None,
     if explicit is not None and not path.is_file():
         problems.add(path, (), "config file not found")
     elif path.is_file():
-        values, lines = _file_values(path, problems)
-        layers.append((str(path), values, lines))
+        read = read_toml(path, problems)
+        if read is not None:
+            layers.append((str(path), read[1], read[0]))
     layers.append(("env", _env_values(environ), None))
     layers.append(("command line", {k: v for k, v in (cli or {}).items() if v is not None},
                    None))
