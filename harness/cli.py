@@ -45,7 +45,6 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_NOT_MET", "EXIT_OK", "BadInput", "app", "main
 # typer bundles its own click in recent releases; reach its exception classes through
 # typer's public BadParameter so this works with the bundled and the external click alike.
 _MRO = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
-UsageError: type[Exception] = _MRO["UsageError"]
 ClickException: type[Exception] = _MRO["ClickException"]
 
 app = typer.Typer(
@@ -328,29 +327,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result = command.main(args=args, prog_name="s1bench", standalone_mode=False)
-    except UsageError as exc:
+    except ClickException as exc:  # usage errors name their command path
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "s1bench"
         print(f"{where}: error: {_one_line(exc.format_message())}",  # type: ignore[attr-defined]
               file=sys.stderr)
         return EXIT_BAD_INPUT
-    except ClickException as exc:
-        print(f"s1bench: error: {_one_line(exc.format_message())}",  # type: ignore[attr-defined]
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
     except typer.Abort:
         return 130
-    except BadInput as exc:
-        print(f"s1bench: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except FileError as exc:
+    except (BadInput, FileError) as exc:
         print(f"s1bench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         # `s1bench ... | head`: the reader left; that is not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    return int(result or 0) if isinstance(result, int) else EXIT_OK
+    return result if isinstance(result, int) else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from .cli_common import (
     EXIT_NOT_MET,
     EXIT_OK,
     PANEL_RUN,
+    BadInput,
     DmcOpt,
     SeedOpt,
     note,
@@ -187,11 +188,6 @@ def _unique_stem(stem: str, used: set[str]) -> str:
     return candidate
 
 
-def _bad_input(message: str) -> int:
-    print(f"s1bench: error: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
-
-
 def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
          quiet: bool) -> int:
     from s1bench.emulator.clock import VirtualClock
@@ -203,7 +199,7 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
     # 1. Read everything first: one bad file means nothing runs, nothing is written.
     paths = _expand([str(f) for f in files])
     if not paths:
-        return _bad_input("no DUIS XML files given (folders held no *.xml)")
+        raise BadInput("no DUIS XML files given (folders held no *.xml)")
     requests = []
     for path in paths:
         try:
@@ -216,7 +212,7 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
     try:
         spec = resolve_dmc(dmc_id)
     except (KeyError, ValueError) as exc:
-        return _bad_input(f"--dmc {dmc_id!r}: {exc}")
+        raise BadInput(f"--dmc {dmc_id!r}: {exc}") from None
     writable_dir(out, "--out")
 
     clock = VirtualClock()

@@ -80,11 +80,14 @@ def run(
     packs = list(packs or [])
     dmcs = list(dmc or [])
     medium_cli = {"latency": latency, "jitter": jitter, "loss": loss}
+    loaded = [load_pack(name) for name in packs]  # a PackError is bad input (exit 2)
     if resume is not None:
         head = _run_head(resume, read_lines)
-        _refuse_contradictions(head, packs, dmcs, seed, mitigations, medium_cli)
+        _refuse_contradictions(head, [p.id for p in loaded], dmcs, seed, mitigations,
+                               medium_cli)
         cfg = settings(ctx)
-        out_dir, packs, dmcs = resume, list(head["packs"]), list(head["dmcs"])
+        out_dir, dmcs = resume, list(head["dmcs"])
+        loaded = loaded or [load_pack(name) for name in head["packs"]]
         seed_v, mitig_v = int(head["seed"]), bool(head["mitigations"])
         medium = head.get("medium") or cfg.medium_options()
     else:
@@ -92,10 +95,9 @@ def run(
         dmcs = dmcs or [cfg.dmc]
         out_dir = out or cfg.out / "run"
         seed_v, mitig_v, medium = cfg.seed, bool(mitigations), cfg.medium_options()
-    if not packs:
+    if not loaded:
         raise BadInput("name at least one pack (a file or a shipped pack: "
                        "standard-dormant-migration, standard-srv, testing-issues)")
-    loaded = [load_pack(name) for name in packs]  # a PackError is bad input (exit 2)
     from .builder import resolve_dmc
 
     for dmc_id in dmcs:
@@ -129,15 +131,13 @@ def _run_head(folder: Path, read_lines: Any) -> dict[str, Any]:
     return head
 
 
-def _refuse_contradictions(head: dict[str, Any], packs: list[str], dmcs: list[str],
+def _refuse_contradictions(head: dict[str, Any], pack_ids: list[str], dmcs: list[str],
                            seed: int | None, mitigations: bool | None,
                            medium: dict[str, float | None]) -> None:
     """A resumed run is the recorded run: an option that would change it is an error."""
-    from .packs import load_pack
-
     clashes: list[str] = []
-    if packs and [load_pack(p).id for p in packs] != list(head["packs"]):
-        clashes.append(f"packs {packs} (recorded: {head['packs']})")
+    if pack_ids and pack_ids != list(head["packs"]):
+        clashes.append(f"packs {pack_ids} (recorded: {head['packs']})")
     if dmcs and dmcs != list(head["dmcs"]):
         clashes.append(f"--dmc {dmcs} (recorded: {head['dmcs']})")
     if seed is not None and seed != head["seed"]:

@@ -40,18 +40,17 @@ class BenchSession:
 
     def run(self, body: Callable[[Any], Awaitable[T]], *, enrolled: bool = False,
             capture: str | None = None) -> T:
-        import zlib
-
         from s1bench.emulator import logs
         from s1bench.emulator.clock import VirtualClock
 
         from .builder import build_installation, resolve_dmc
         from .dcc import DccRole
+        from .runner import derive_seed
 
         spec = resolve_dmc(self.dmc_id, fixed=self.fixed)
         clock = VirtualClock()
         # Distinct EUI-64s per test, as in `s1bench run`, so one log untangles by RequestID.
-        index = zlib.crc32(f"{self.seed}\x1f{self.dmc_id}\x1f{self.test}".encode())
+        index = derive_seed(self.seed, self.dmc_id, self.test)
 
         async def main() -> T:
             inst = build_installation(spec, clock, seed=self.seed, capture=capture,

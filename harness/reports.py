@@ -285,7 +285,7 @@ def _skip_reason(steps: Iterable[dict[str, Any]]) -> str:
 
     The runner records the reason of a skip in the step's ``failures`` (the
     DMC lacks the device, the quirk a scenario needs...); a test is skipped
-    when every step was, so the distinct reasons together explain it. A
+    when any step was and none failed, so the distinct reasons explain it. A
     reviewer must see them to tell "not applicable" from "not tested".
     """
     reasons: list[str] = []

@@ -86,7 +86,7 @@ def _cut_torn_tail(path: Path) -> None:
             fh.truncate(end)
 
 
-def _test_seed(seed: int, *parts: str) -> int:
+def derive_seed(seed: int, *parts: str) -> int:
     return zlib.crc32("\x1f".join((str(seed), *parts)).encode())
 
 
@@ -101,7 +101,7 @@ def _installation_index(seed: int, dmc: str, pack: str, test: str) -> int:
     n^2 / 2^33 for n tests); a clash would repeat EUIs in the record and log
     and nothing else, as each test has its own medium.
     """
-    return _test_seed(seed, dmc, pack, test, "installation")
+    return derive_seed(seed, dmc, pack, test, "installation")
 
 
 def _quirk_for_issue(issue: str) -> dict[str, Any]:
@@ -301,8 +301,8 @@ async def _run_step(ctx: _Ctx, step: Step, spec: DmcSpec, seed: int
         if step.device not in spec.devices and step.device != "UNKNOWN":
             return "skip", {}, [f"the DMC has no {step.device}"], None
         named = [*step.params.values(), step.expect.get("joined")]
-        missing = sorted({v[1:].split(".")[0] for v in named if isinstance(v, str)
-                          and v.startswith("$") and v[1:].split(".")[0] not in spec.devices})
+        names = {v[1:].split(".")[0] for v in named if isinstance(v, str) and v.startswith("$")}
+        missing = sorted(names - set(spec.devices))
         if missing:
             return "skip", {}, [f"the DMC has no {' or '.join(missing)}, which this step "
                                 f"names (${missing[0]})"], None
@@ -344,7 +344,7 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
     Every log line emitted meanwhile carries the DMC, pack, test and virtual
     time (emulator.logs.bound_to_test), so one run's log can be read per test.
     """
-    test_seed = _test_seed(seed, spec.id, pack.id, test.name)
+    test_seed = derive_seed(seed, spec.id, pack.id, test.name)
     index = _installation_index(seed, spec.id, pack.id, test.name)
     clock = VirtualClock()
     base = {"dmc": spec.id, "pack": pack.id, "test": test.name}
@@ -457,8 +457,12 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
     seen_dmcs = {e["dmc"] for e in existing if e.get("kind") == "dmc"}
     writer = RecordWriter(path)
     ran = 0
-    plan = [(dmc_id, resolve_dmc(dmc_id)) for dmc_id in dmc_ids]
-    total = sum(len(expand(pack, spec)) for _, spec in plan for pack in packs)
+    # Each DMC's tests, expanded once: counted for the progress bar, then run.
+    plan = []
+    for dmc_id in dmc_ids:
+        spec = resolve_dmc(dmc_id)
+        plan.append((dmc_id, spec, [(pack, expand(pack, spec)) for pack in packs]))
+    total = sum(len(tests) for _, _, expanded in plan for _, tests in expanded)
     finished = len(done)
     if progress:
         progress(finished, total, "")
@@ -470,11 +474,10 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
                           "mitigations": mitigations, "version": __version__,
                           "medium": medium,
                           "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-        for dmc_id, spec in plan:
+        for dmc_id, spec, expanded in plan:
             if dmc_id not in seen_dmcs:
                 writer.write(dmc_line(spec))
-            for pack in packs:
-                tests = expand(pack, spec)
+            for pack, tests in expanded:
                 for n, test in enumerate(tests, 1):
                     if (spec.id, pack.id, test.name) in done:
                         continue

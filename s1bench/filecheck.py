@@ -121,11 +121,6 @@ class Problems:
         else:
             self.items.append(Problem(source, format_key(key), None, reason))
 
-    def add_validation(self, source: Lines, exc: ValidationError, prefix: KeyPath = (),
-                       model: type[BaseModel] | None = None) -> None:
-        for key, reason in problems_from(exc, model):
-            self.add(source, (*prefix, *key), reason)
-
     @contextmanager
     def collect(self, source: Lines) -> Iterator[None]:
         try:
@@ -139,7 +134,8 @@ class Problems:
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            self.add_validation(source, exc, prefix, model)
+            for key, reason in problems_from(exc, model):
+                self.add(source, (*prefix, *key), reason)
             return None
 
 
@@ -334,15 +330,6 @@ def _fields_at(model: type[BaseModel] | None, loc: Sequence[str | int]) -> list[
     return None
 
 
-def _model_in(annotation: Any) -> Any:
-    """The one BaseModel inside an annotation (Optional, list of, dict of), if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    args = getattr(annotation, "__args__", ()) or ()
-    models = [m for m in (_model_in(a) for a in args) if m is not None]
-    return models[0] if len(models) == 1 else None
-
-
 def reason_of(error: Any, model: type[BaseModel] | None = None) -> str:
     """One pydantic error dict in the project's wording."""
     kind = error["type"]
@@ -425,7 +412,7 @@ class OneOf:
         return {**handler(schema), "enum": list(self.names())}
 
     def _check(self, value: str) -> str:
-        if value not in set(self.names()) and self.unknown is not None:
+        if self.unknown is not None and value not in set(self.names()):
             raise ValueError(self.unknown(value))
         return value
 
