@@ -21,6 +21,10 @@ from .node import COORDINATOR, HanNode
 
 log = structlog.get_logger("s1bench.device")
 
+#: Device types of a SMETS1 installation (the comms hub is the CHF).
+ESME, GSME, CHF, PPMID, IHD = "ESME", "GSME", "CHF", "PPMID", "IHD"
+DEVICE_TYPES = (CHF, ESME, GSME, PPMID, IHD)
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
@@ -536,6 +540,30 @@ class Esme(Meter):
             return mgmt.response(mgmt.AUX_LOAD, mgmt.NOT_AUTHORISED)
         self.aux_loads[load] = on
         return mgmt.response(mgmt.AUX_LOAD, mgmt.OK)
+
+    #: How long one press of the boost button keeps its loads on (seconds).
+    boost_period = 3600.0
+
+    def press_boost(self) -> list[int]:
+        """The consumer presses the boost button on the meter: its loads switch on.
+
+        This is a premises action, not a remote one, so no quirk can refuse
+        it: a Liberty 110 keeps boosting with whatever loads it was given
+        before migration (seed 002). Each switch is logged, so a 6.13 read
+        shows it, and the loads switch off again after :attr:`boost_period`.
+        """
+        loads = sorted(self.boost_loads)
+        for load in loads:
+            self.aux_loads[load] = True
+            self.log_event(0x8F30, f"boost: auxiliary load {load} on")
+        if loads:
+            self.clock.call_later(self.boost_period, self._boost_ends, loads)
+        return loads
+
+    def _boost_ends(self, loads: list[int]) -> None:
+        for load in loads:
+            self.aux_loads[load] = False
+            self.log_event(0x8F31, f"boost: auxiliary load {load} off")
 
     def mgmt_17(self, body: bytes) -> bytes | None:
         """Read the boost button configuration (7.11)."""

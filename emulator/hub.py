@@ -1,11 +1,12 @@
 """The SMETS1 comms hub: WAN endpoint, HAN coordinator and trust centre.
 
-Service Requests arrive on the WAN side (:meth:`CommsHub.submit`) and are
+Head-end commands arrive on the WAN side (:meth:`CommsHub.execute`) and are
 carried out with real HAN frames to the target device; the hub never touches
-a device object. Rejections are DUIS response codes with a reason, never
-exceptions. The CHF device log (whitelist) holds install-code link keys; a
-join window longer than one PermitDuration (254 s since R21) is opened by
-re-sending Mgmt_Permit_Joining_req.
+a device object. What comes back is a device-level outcome (done, refused,
+silent, unreachable), never a DUIS code: the DCC's S1SP translates it. The
+CHF device log (whitelist) holds install-code link keys; a join window
+longer than one PermitDuration (254 s since R21) is opened by re-sending
+Mgmt_Permit_Joining_req.
 """
 
 from __future__ import annotations
@@ -19,25 +20,20 @@ from typing import Any
 import structlog
 
 from . import aps, mgmt, mmo, nwk, se, zcl, zdo
-from .devices import DeviceInfo, QuirkContext, fingerprint
+from .devices import CHF, DeviceInfo, QuirkContext, fingerprint
+from .headend import (
+    Alert,
+    Command,
+    DeviceOutcome,
+    NoResponse,
+    OutcomeStatus,
+    Refused,
+    eui64_int,
+    eui64_str,
+)
 from .node import COORDINATOR, PAYLOAD_ERRORS, HanNode
-from .service import Alert, ResponseCode, ServiceRequest, ServiceResponse, eui64_int, eui64_str
-from .srv_catalogue import CHF, SRVS
 
 log = structlog.get_logger("s1bench.hub")
-
-
-class NoResponse(Exception):
-    """The device stayed silent through every attempt (DUIS E21)."""
-
-
-class Rejected(Exception):
-    """A handler's refusal: carries the DUIS code and the reason."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -74,6 +70,9 @@ class CommsHub(HanNode):
         self.quirk_memory: dict[str, Any] = {}
         self.credentials = {role: fingerprint(f"{ieee:016x}:{role}:smso".encode())
                             for role in mgmt.INITIAL_ROLES}
+        #: The DCC holds the hub once its management (ACB) credential is the DCC's.
+        self.enrolled = False
+        self.dumb = False
         self.event_log: list[tuple[int, int, int, str]] = []
         self.security_log: list[tuple[int, int, int, str]] = []
 
@@ -101,19 +100,13 @@ class CommsHub(HanNode):
         del target[:-100]
 
     # ---- WAN side -------------------------------------------------------------
-    async def submit(self, request: ServiceRequest) -> ServiceResponse:
-        """Carry out one Service Request; always returns a response."""
-        code, body, reason = await self._carry_out(request)
-        response = ServiceResponse(request.request_id, request.srv,
-                                   str(code) if code else None, body,
-                                   self.clock.now(), reason)
-        if self.info.quirks:
-            ctx = QuirkContext(self.clock.monotonic(), self.rng, self.quirk_memory)
-            for quirk in self.info.quirks:
-                response = quirk.hub_response(ctx, request, response)
-        log.info("service response", request_id=str(request.request_id), srv=request.srv,
-                 response_code=response.response_code, reason=response.reason)
-        return response
+    async def execute(self, command: Command) -> DeviceOutcome:
+        """Carry out one head-end command; always returns an outcome, never raises."""
+        outcome = await self._carry_out(command)
+        outcome.at = self.clock.now()
+        log.info("head-end outcome", ref=command.ref, op=command.op, target=command.target,
+                 status=str(outcome.status), reason=outcome.reason)
+        return outcome
 
     def _target(self, eui: str) -> tuple[int, str, DeviceInfo] | None:
         ieee = eui64_int(eui)
@@ -124,51 +117,52 @@ class CommsHub(HanNode):
             return None
         return ieee, info.device_type, info
 
-    async def _carry_out(self, request: ServiceRequest) -> tuple[str, dict[str, Any], str | None]:
-        spec = SRVS.get(request.srv)
-        if spec is None:
-            return ResponseCode.SRV_NOT_FOR_DEVICE, {}, f"SRV {request.srv} is not supported"
+    async def _carry_out(self, command: Command) -> DeviceOutcome:
+        from .hub_services import HANDLERS
+
+        handler = HANDLERS.get(command.op)
+        if handler is None:
+            return DeviceOutcome(OutcomeStatus.UNKNOWN_COMMAND,
+                                 reason=f"the hub has no head-end command {command.op!r}")
         try:
-            target = self._target(request.target)
+            target = self._target(command.target)
         except ValueError as exc:
-            return ResponseCode.UNKNOWN_DEVICE, {}, str(exc)
+            return DeviceOutcome(OutcomeStatus.UNKNOWN_DEVICE, reason=str(exc))
         if target is None:
-            return (ResponseCode.UNKNOWN_DEVICE, {},
-                    f"device {request.target} is not part of this installation")
-        ieee, device_type, info = target
-        if device_type not in spec.targets:
-            return (ResponseCode.SRV_NOT_FOR_DEVICE, {},
-                    f"SRV {request.srv} does not apply to a {device_type}")
-        if info.srvs and request.srv not in info.srvs:
-            return (ResponseCode.SRV_NOT_FOR_DEVICE, {},
-                    f"SRV {request.srv} is not supported by {info.manufacturer} {info.model} "
-                    f"firmware {info.firmware_version}")
-        try:
-            params = spec.validate(request.params)
-        except ValueError as exc:
-            return ResponseCode.NOT_APPLICABLE, {}, str(exc)
+            return DeviceOutcome(OutcomeStatus.UNKNOWN_DEVICE,
+                                 reason=f"device {command.target} is not part of this installation")
+        ieee, device_type, _ = target
         if self.info.quirks:
             ctx = QuirkContext(self.clock.monotonic(), self.rng, self.quirk_memory)
             for quirk in self.info.quirks:
-                early = quirk.hub_request(ctx, request)
-                if early is not None:
-                    return early.response_code or "", early.body, early.reason
-        from .hub_services import HANDLERS
-
-        handler = HANDLERS.get(request.srv)
-        if handler is None:
-            return ResponseCode.SRV_NOT_FOR_DEVICE, {}, f"SRV {request.srv} is not supported"
+                early = quirk.hub_command(ctx, command)
+                if early is not None and not early.apply:
+                    return DeviceOutcome(OutcomeStatus.REFUSED, reason=early.reason,
+                                         zcl_status=early.status)
         try:
-            params["__srv__"] = request.srv
-            body = await handler(self, ieee, device_type, params)
+            data = await handler(self, ieee, device_type, dict(command.args))
         except NoResponse as exc:
-            return ResponseCode.NO_RESPONSE, {}, str(exc) or "no response from the device"
+            return DeviceOutcome(OutcomeStatus.SILENT,
+                                 reason=str(exc) or "no response from the device")
         except PAYLOAD_ERRORS as exc:
-            return (ResponseCode.NO_RESPONSE, {},
-                    f"malformed answer from the device ({type(exc).__name__}: {exc})")
-        except Rejected as exc:
-            return exc.code, {}, exc.reason
-        return ResponseCode.SUCCESS, body, None
+            return DeviceOutcome(OutcomeStatus.MALFORMED,
+                                 reason=f"malformed answer from the device "
+                                        f"({type(exc).__name__}: {exc})")
+        except Refused as exc:
+            return DeviceOutcome(exc.status, reason=exc.reason, zcl_status=exc.zcl_status)
+        return DeviceOutcome(OutcomeStatus.DONE, data)
+
+    def own_outcome(self, op: str, args: dict[str, Any]) -> Any:
+        """The hub's own firmware answering a command aimed at the CHF (110031 on a CHF)."""
+        if not self.info.quirks:
+            return None
+        ctx = QuirkContext(self.clock.monotonic(), self.rng, self.quirk_memory)
+        result = None
+        for quirk in self.info.quirks:
+            change = quirk.device_command(ctx, self, op, args)
+            if change is not None:
+                result = change
+        return result
 
     # ---- HAN request/response --------------------------------------------------
     async def exchange(self, ieee: int, cluster: int, frame_type: int, command: int,
@@ -181,7 +175,7 @@ class CommsHub(HanNode):
         """
         short = self.short_of(ieee)
         if short is None:
-            raise Rejected(ResponseCode.NO_COMMS, f"device {eui64_str(ieee)} is not joined")
+            raise Refused(f"device {eui64_str(ieee)} is not joined", OutcomeStatus.UNREACHABLE)
         loop = asyncio.get_running_loop()
         for _ in range(self.attempts):
             seq = self.next_zcl_seq()

@@ -1,10 +1,12 @@
-"""How the hub carries out each SRV over the HAN.
+"""How the hub carries out each head-end command over the HAN.
 
-One coroutine per SRV, registered in :data:`HANDLERS`. Each turns the
-validated DUIS parameters into ZCL frames (or s1bench management operations
-in the Tunneling cluster, see :mod:`mgmt`), reads the device's answer, and
-returns the response body. A device's refusal becomes :class:`Rejected` with
-a DUIS code; silence becomes :class:`NoResponse` (E21).
+One coroutine per command, registered in :data:`HANDLERS` under the
+command's name (the S1SP's service definition says which SRV becomes which
+command). Each turns the arguments into ZCL frames (or s1bench management
+operations in the Tunneling cluster, see :mod:`mgmt`), reads the device's
+answer and returns its data. A device's refusal raises :class:`Refused`
+with the status it answered; silence raises :class:`NoResponse`. No DUIS
+code is known here: the S1SP translates outcomes.
 """
 
 from __future__ import annotations
@@ -15,26 +17,29 @@ from datetime import datetime
 from typing import Any
 
 from . import mgmt, se, zcl
-from .hub import CommsHub, NoResponse, Rejected
+from .devices import CHF
+from .headend import NoResponse, OutcomeStatus, Refused, eui64_int, eui64_str
+from .hub import CommsHub
 from .node import PAYLOAD_ERRORS
-from .service import ResponseCode, eui64_int, eui64_str
-from .srv_catalogue import CHF
 
 Handler = Callable[[CommsHub, int, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 HANDLERS: dict[str, Handler] = {}
 
 
-def handles(*srvs: str) -> Callable[[Handler], Handler]:
+def handles(op: str) -> Callable[[Handler], Handler]:
     def wrap(fn: Handler) -> Handler:
-        for srv in srvs:
-            HANDLERS[srv] = fn
+        HANDLERS[op] = fn
         return fn
 
     return wrap
 
 
-def _refused(reason: str, code: str = ResponseCode.NOT_APPLICABLE) -> Rejected:
-    return Rejected(code, f"device refused: {reason}")
+def _refused(reason: str, zcl_status: int | None = None) -> Refused:
+    return Refused(f"device refused: {reason}", OutcomeStatus.REFUSED, zcl_status)
+
+
+def _bad(reason: str) -> Refused:
+    return Refused(reason, OutcomeStatus.BAD_ARGUMENT)
 
 
 async def _read(hub: CommsHub, ieee: int, cluster: int, attrs: list[int]) -> dict[int, Any]:
@@ -53,7 +58,7 @@ async def _write(hub: CommsHub, ieee: int, cluster: int, records: list[tuple[int
                                 zcl.write_attributes(records))
     failures = zcl.parse_write_attributes_response(answer.payload)
     if failures:
-        raise _refused(f"{what} not accepted (ZCL status {failures[0][0]:#04x})")
+        raise _refused(f"{what} not accepted (ZCL status {failures[0][0]:#04x})", failures[0][0])
 
 
 async def _mgmt(hub: CommsHub, ieee: int, op: int, data: bytes = b"") -> bytes:
@@ -65,10 +70,10 @@ async def _mgmt(hub: CommsHub, ieee: int, op: int, data: bytes = b"") -> bytes:
         raise _refused("malformed management response")
     status = reply[1]
     if status == mgmt.NOT_AUTHORISED:
-        raise Rejected(ResponseCode.SRV_NOT_FOR_DEVICE,
-                       "the device does not make this function available to DCC services")
+        raise Refused("the device does not make this function available to remote parties",
+                      OutcomeStatus.UNSUPPORTED, status)
     if status != mgmt.OK:
-        raise _refused(mgmt.STATUS_TEXT.get(status, f"status {status}"))
+        raise _refused(mgmt.STATUS_TEXT.get(status, f"status {status}"), status)
     return reply[2:]
 
 
@@ -76,7 +81,7 @@ def _kwh(wh: int) -> float:
     return round(wh / 1000.0, 3)
 
 
-@handles("4.1.1")
+@handles("read_import_registers")
 async def read_import_registers(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     values = await _read(hub, ieee, se.METERING,
                          [se.MET_CURRENT_SUMMATION_DELIVERED, se.MET_INSTANTANEOUS_DEMAND])
@@ -91,7 +96,7 @@ async def _prepay(hub: CommsHub, ieee: int) -> dict[int, Any]:
         se.PP_CREDIT_REMAINING, se.PP_EMERGENCY_CREDIT_REMAINING, se.PP_ACCUMULATED_DEBT])
 
 
-@handles("4.3")
+@handles("read_prepay_values")
 async def read_prepay_values(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     v = await _prepay(hub, ieee)
     return {"CreditRemaining": v[se.PP_CREDIT_REMAINING],
@@ -99,7 +104,7 @@ async def read_prepay_values(hub: CommsHub, ieee: int, kind: str, p: dict[str, A
             "AccumulatedDebt": v[se.PP_ACCUMULATED_DEBT], "Currency": "GBP pence"}
 
 
-@handles("4.18")
+@handles("read_meter_balance")
 async def read_meter_balance(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     v = await _prepay(hub, ieee)
     return {"MeterBalance": v[se.PP_CREDIT_REMAINING] - v[se.PP_ACCUMULATED_DEBT],
@@ -107,7 +112,7 @@ async def read_meter_balance(hub: CommsHub, ieee: int, kind: str, p: dict[str, A
             "Currency": "GBP pence"}
 
 
-@handles("2.2")
+@handles("top_up")
 async def top_up(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     answer = await hub.exchange(ieee, se.PREPAYMENT, zcl.TYPE_CLUSTER, se.PP_CONSUMER_TOP_UP,
                                 se.CONSUMER_TOP_UP.build({"originating_device": se.ORIGIN_ESI,
@@ -118,11 +123,11 @@ async def top_up(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict
     return {"TopUpValue": r.top_up_value, "CreditRemaining": r.credit_remaining}
 
 
-@handles("1.2.1")
+@handles("publish_price")
 async def update_price(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     price = p.get("TOUPrice") if p.get("TOUPrice") is not None else p.get("BlockPrice")
     if price is None:
-        raise Rejected(ResponseCode.NOT_APPLICABLE, "no TOUPrice or BlockPrice given")
+        raise _bad("no TOUPrice or BlockPrice given")
     tariff = "TOU" if p.get("TOUPrice") is not None else "Block"
     # Price Trailing Digit (high nibble) is the count of decimal places: -PriceScale.
     digits = max(0, min(15, -int(p["PriceScale"])))
@@ -141,12 +146,12 @@ async def update_price(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -
         direction=zcl.TO_CLIENT, want_default_response=True)
     _, status = zcl.parse_default_response(answer.payload)
     if status != zcl.STATUS_SUCCESS:
-        raise _refused(f"price not accepted (ZCL status {status:#04x})")
+        raise _refused(f"price not accepted (ZCL status {status:#04x})", status)
     return {"Tariff": tariff, "Price": price, "PriceScale": p["PriceScale"],
             "StandingCharge": p["StandingCharge"]}
 
 
-@handles("2.5")
+@handles("activate_emergency_credit")
 async def activate_emergency_credit(hub: CommsHub, ieee: int, kind: str,
                                     p: dict[str, Any]) -> dict:
     answer = await hub.exchange(
@@ -156,13 +161,13 @@ async def activate_emergency_credit(hub: CommsHub, ieee: int, kind: str,
         want_default_response=True)
     _, status = zcl.parse_default_response(answer.payload)
     if status != zcl.STATUS_SUCCESS:
-        raise _refused("emergency credit not available")
+        raise _refused("emergency credit not available", status)
     v = await _prepay(hub, ieee)
     return {"EmergencyCreditActivated": True,
             "EmergencyCreditRemaining": v[se.PP_EMERGENCY_CREDIT_REMAINING]}
 
 
-@handles("3.1")
+@handles("display_message")
 async def display_message(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     message_id = hub.rng.randint(1, 2**31)
     answer = await hub.exchange(
@@ -185,17 +190,17 @@ _VOLTAGE = {
 }
 
 
-@handles("6.5")
+@handles("set_voltage_thresholds")
 async def update_voltage(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     records = [(attr, zcl.INT16, int(p[name])) for name, attr in _VOLTAGE.items()
                if p.get(name) is not None]
     if not records:
-        raise Rejected(ResponseCode.NOT_APPLICABLE, "no voltage threshold given")
+        raise _bad("no voltage threshold given")
     await _write(hub, ieee, se.ELECTRICAL_MEASUREMENT, records, "voltage thresholds")
     return {name: p[name] for name in _VOLTAGE if p.get(name) is not None}
 
 
-@handles("6.7")
+@handles("set_gas_flow")
 async def update_gas_flow(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     answer = await hub.exchange(ieee, se.METERING, zcl.TYPE_CLUSTER,
                                 se.MET_SET_UNCONTROLLED_FLOW_THRESHOLD,
@@ -207,11 +212,11 @@ async def update_gas_flow(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]
                                     "measurement_period": p["MeasurementPeriod"]}))
     _, status = zcl.parse_default_response(answer.payload)
     if status != zcl.STATUS_SUCCESS:
-        raise _refused(f"gas flow configuration not accepted (ZCL status {status:#04x})")
+        raise _refused(f"gas flow configuration not accepted (ZCL status {status:#04x})", status)
     return {"UncontrolledGasFlowRate": p["UncontrolledGasFlowRate"]}
 
 
-@handles("6.11")
+@handles("set_clock")
 async def synchronise_clock(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     moment: datetime = p.get("CurrentDateTime") or hub.clock.now()
     await _write(hub, ieee, se.TIME, [(se.TIME_TIME, zcl.UTC_TIME, zcl.zigbee_time(moment))],
@@ -219,12 +224,11 @@ async def synchronise_clock(hub: CommsHub, ieee: int, kind: str, p: dict[str, An
     return {"DeviceDateTime": moment.isoformat().replace("+00:00", "Z")}
 
 
-@handles("6.12")
+@handles("set_power_thresholds")
 async def update_power_threshold(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     low, high = p["LowMediumPowerThreshold"], p["MediumHighPowerThreshold"]
     if low > high:
-        raise Rejected(ResponseCode.NOT_APPLICABLE,
-                       "LowMediumPowerThreshold must not exceed MediumHighPowerThreshold")
+        raise _bad("LowMediumPowerThreshold must not exceed MediumHighPowerThreshold")
     await _write(hub, ieee, se.METERING, [(se.MET_DEMAND_LIMIT, zcl.UINT24, min(high, 2**24 - 1))],
                  "power thresholds")
     await _write(hub, ieee, se.ELECTRICAL_MEASUREMENT,
@@ -239,7 +243,7 @@ def _events(entries: list[tuple[int, int, int, str]]) -> list[dict[str, Any]]:
              "Detail": data} for _, event_id, when, data in entries]
 
 
-@handles("6.13")
+@handles("read_log")
 async def read_log(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     security = p.get("LogToRead") in ("Security", "GSMESecurity")
     if kind == CHF:
@@ -267,25 +271,32 @@ def _credential_digest(hub: CommsHub, p: dict[str, Any], role: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
-@handles("6.15.1")
+@handles("update_credential")
 async def update_credentials(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     role = p["RemotePartyRole"]
     digest = _credential_digest(hub, p, role)
     if kind == CHF:
-        hub.credentials[role] = digest.hex()[:16].upper()
+        # The hub's own firmware carries out its rotation, quirks included (110031).
+        own = hub.own_outcome("update_credential", {"role": role})
+        if own is None or own.apply:
+            hub.credentials[role] = digest.hex()[:16].upper()
+            if role == "ACB":
+                hub.enrolled = True
+        if own is not None and not own.confirm:
+            raise NoResponse(own.reason or "the hub did not confirm the rotation")
         return {"RemotePartyRole": role, "CredentialFingerprint": hub.credentials[role]}
     await _mgmt(hub, ieee, mgmt.UPDATE_CREDENTIAL, bytes([mgmt.ROLES[role]]) + digest)
     return {"RemotePartyRole": role, "CredentialFingerprint": digest.hex()[:16].upper()}
 
 
-@handles("6.23")
+@handles("change_of_supplier")
 async def change_of_supplier(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     digest = _credential_digest(hub, p, "Supplier")
     await _mgmt(hub, ieee, mgmt.UPDATE_CREDENTIAL, bytes([mgmt.ROLES["Supplier"]]) + digest)
     return {"RemotePartyRole": "Supplier", "CredentialFingerprint": digest.hex()[:16].upper()}
 
 
-@handles("6.24.1")
+@handles("read_credentials")
 async def read_credentials(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     if kind == CHF:
         return {"Credentials": dict(hub.credentials)}
@@ -297,7 +308,7 @@ async def read_credentials(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any
     return {"Credentials": creds}
 
 
-@handles("6.22")
+@handles("configure_alerts")
 async def configure_alerts(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     settings: dict[str, str] = {}
     if p.get("AlertCode"):
@@ -306,19 +317,19 @@ async def configure_alerts(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any
         if len(key) == 5 and key[0] == "x" and isinstance(value, str):
             settings[key[1:].upper()] = value
     if not settings:
-        raise Rejected(ResponseCode.NOT_APPLICABLE, "no alert setting given")
+        raise _bad("no alert setting given")
     for code, value in settings.items():
         try:
             number = int(code, 16)
         except ValueError:
-            raise Rejected(ResponseCode.NOT_APPLICABLE, f"alert code {code!r} is not hex") from None
+            raise _bad(f"alert code {code!r} is not hex") from None
         await _mgmt(hub, ieee, mgmt.CONFIGURE_ALERT,
                     number.to_bytes(2, "little") + bytes([value == "Enable"]))
     return {"AlertSettings": settings}
 
 
 _SUPPLY_NAMES = {se.SUPPLY_OFF: "Disabled", se.SUPPLY_ARMED: "Armed", se.SUPPLY_ON: "Enabled"}
-_SUPPLY_FOR_SRV = {"7.1": se.SUPPLY_ON, "7.2": se.SUPPLY_OFF, "7.3": se.SUPPLY_ARMED}
+_SUPPLY_BY_NAME = {name: status for status, name in _SUPPLY_NAMES.items()}
 
 
 async def _change_supply(hub: CommsHub, ieee: int, status: int) -> dict:
@@ -334,42 +345,44 @@ async def _change_supply(hub: CommsHub, ieee: int, status: int) -> dict:
     return {"SupplyStatus": _SUPPLY_NAMES[status]}
 
 
-@handles("7.1", "7.2", "7.3")
+@handles("change_supply")
 async def change_supply(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
-    srv = p["__srv__"]
-    return await _change_supply(hub, ieee, _SUPPLY_FOR_SRV[srv])
+    wanted = _SUPPLY_BY_NAME.get(str(p.get("Supply")))
+    if wanted is None:
+        raise _bad(f"Supply must be one of {', '.join(_SUPPLY_BY_NAME)}, got {p.get('Supply')!r}")
+    return await _change_supply(hub, ieee, wanted)
 
 
-@handles("7.4")
+@handles("read_supply")
 async def read_supply(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     values = await _read(hub, ieee, se.METERING, [se.MET_SUPPLY_STATUS])
     status = values[se.MET_SUPPLY_STATUS]
     return {"SupplyStatus": _SUPPLY_NAMES.get(status, str(status))}
 
 
-@handles("7.5", "7.6")
+@handles("aux_load")
 async def aux_load(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
-    on = p["__srv__"] == "7.5"
+    on = bool(p.get("On"))
     duration = int(p.get("DurationMinutes") or 0)
     await _mgmt(hub, ieee, mgmt.AUX_LOAD, bytes([p["AuxiliaryLoad"], on])
                 + duration.to_bytes(2, "little"))
     return {"AuxiliaryLoad": p["AuxiliaryLoad"], "State": "On" if on else "Off"}
 
 
-@handles("7.9", "7.10")
+@handles("boost_config")
 async def boost_config(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
-    add = p["__srv__"] == "7.9"
+    add = bool(p.get("Add"))
     await _mgmt(hub, ieee, mgmt.BOOST_CONFIG, bytes([p["AuxiliaryLoad"], add]))
     return {"AuxiliaryLoad": p["AuxiliaryLoad"], "OnBoostButton": add}
 
 
-@handles("7.11")
+@handles("read_boost")
 async def read_boost(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     data = await _mgmt(hub, ieee, mgmt.READ_BOOST)
     return {"BoostLoads": [i + 1 for i in range(8) if data[0] >> i & 1]}
 
 
-@handles("8.2")
+@handles("read_inventory")
 async def read_inventory(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     devices = [{"DeviceID": hub.eui, "DeviceType": CHF, "Manufacturer": hub.info.manufacturer,
                 "Model": hub.info.model, "FirmwareVersion": hub.info.firmware_version,
@@ -382,7 +395,7 @@ async def read_inventory(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any])
             try:
                 values = await _read(hub, entry.ieee, se.BASIC, [
                     se.BASIC_MANUFACTURER, se.BASIC_MODEL, se.BASIC_SW_BUILD])
-            except (NoResponse, Rejected, *PAYLOAD_ERRORS):
+            except (NoResponse, Refused, *PAYLOAD_ERRORS):
                 row["Status"] = "NoResponse"
             else:
                 row.update({"Manufacturer": values[se.BASIC_MANUFACTURER],
@@ -392,51 +405,52 @@ async def read_inventory(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any])
     return {"Devices": devices}
 
 
-@handles("8.7.1", "8.7.2")
+@handles("join_service")
 async def join_service(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     other = eui64_int(p["OtherDeviceID"])
     if hub.short_of(other) is None:
-        raise Rejected(ResponseCode.UNKNOWN_DEVICE,
-                       f"device {p['OtherDeviceID']} is not joined to this hub")
+        raise Refused(f"device {p['OtherDeviceID']} is not joined to this hub",
+                      OutcomeStatus.UNREACHABLE)
     await _mgmt(hub, ieee, mgmt.JOIN_SERVICE, other.to_bytes(8, "little"))
     return {"OtherDeviceID": p["OtherDeviceID"], "Joined": True}
 
 
-@handles("8.8.1", "8.8.2")
+@handles("unjoin_service")
 async def unjoin_service(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     other = eui64_int(p["OtherDeviceID"])
     await _mgmt(hub, ieee, mgmt.UNJOIN_SERVICE, other.to_bytes(8, "little"))
     return {"OtherDeviceID": p["OtherDeviceID"], "Joined": False}
 
 
-@handles("8.9")
+@handles("read_device_log")
 async def read_device_log(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     return {"DeviceLog": [{"DeviceID": eui64_str(e.ieee), "DeviceType": e.device_type,
                            "Joined": e.joined}
                           for e in sorted(hub.device_log.values(), key=lambda e: e.ieee)]}
 
 
-@handles("8.11")
+@handles("update_device_log")
 async def update_device_log(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     device = eui64_int(p["DeviceID"])
     if p["RequestType"] == "Remove":
         if not hub.remove_from_log(device):
-            raise Rejected(ResponseCode.UNKNOWN_DEVICE, f"{p['DeviceID']} is not in the device log")
+            raise Refused(f"{p['DeviceID']} is not in the device log",
+                          OutcomeStatus.UNKNOWN_DEVICE)
         return {"DeviceID": p["DeviceID"], "RequestType": "Remove"}
     code = p.get("InstallCode")
     if code is None:
-        raise Rejected(ResponseCode.NOT_APPLICABLE, "parameter InstallCode is required to Add")
+        raise _bad("parameter InstallCode is required to Add")
     info = hub.known.get(device)
     try:
         hub.add_to_log(device, info.device_type if info else "HCALCS", code)
     except ValueError as exc:
-        raise Rejected(ResponseCode.NOT_APPLICABLE, f"parameter InstallCode: {exc}") from None
+        raise _bad(f"parameter InstallCode: {exc}") from None
     durations = hub.open_join_window(p["JoinTimePeriod"])
     return {"DeviceID": p["DeviceID"], "RequestType": "Add",
             "JoinTimePeriod": p["JoinTimePeriod"], "PermitJoinRequests": len(durations)}
 
 
-@handles("11.2")
+@handles("read_firmware")
 async def read_firmware(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     if kind == CHF:
         return {"FirmwareVersion": hub.info.firmware_version}

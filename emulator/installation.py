@@ -8,7 +8,8 @@ the last), so installations that must be told apart in one run's records and
 logs take distinct indexes; the pack runner derives one per test. What a
 supplier would know from the premises (device EUIs, types, install codes on
 labels) is exposed as :class:`Label`; everything else is reachable only
-through Service Requests.
+through head-end commands (:meth:`Installation.execute`): the DCC side
+above it (``s1bench.harness.dcc``) turns Service Requests into those.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from typing import Any
 
 from . import mmo
 from .capture import CaptureTap
-from .devices import DEVICE_CLASSES, Device, DeviceInfo
+from .devices import CHF, DEVICE_CLASSES, Device, DeviceInfo
+from .headend import Alert, Command, DeviceOutcome, eui64_int, eui64_str
 from .hub import CommsHub
 from .medium import Medium
-from .service import Alert, RequestID, ServiceRequest, ServiceResponse, eui64_str
-from .srv_catalogue import CHF, SRVS
 
 STATUSES = ("Active", "Dormant", "Mixed")
 TYPE_OFFSETS = {CHF: 0x00, "ESME": 0x01, "GSME": 0x02, "PPMID": 0x03, "IHD": 0x04}
@@ -31,14 +31,12 @@ TYPE_OFFSETS = {CHF: 0x00, "ESME": 0x01, "GSME": 0x02, "PPMID": 0x03, "IHD": 0x0
 UNKNOWN_OFFSET = 0xFF
 #: Devices that join the HAN after migration (8.11 + 8.7); meters are already on it.
 LATE_JOINERS = ("PPMID", "IHD")
-#: The originator EUI in RequestIDs the harness sends (a DCC-side user id).
-DCC_ORIGINATOR = "90-B3-D5-1F-30-01-00-00"
 
 
 def _reference_info(device_type: str) -> DeviceInfo:
-    srvs = frozenset(s for s, spec in SRVS.items() if device_type in spec.targets)
+    # No SRV list: the reference offers every SRV the DCC defines for its type.
     return DeviceInfo(device_type, "s1bench", f"reference-{device_type.lower()}", "1.0.0", (),
-                      srvs, "reference")
+                      frozenset(), "reference")
 
 
 #: The built-in DMC with no quirks, so the spine runs before any profile exists.
@@ -55,7 +53,7 @@ class Label:
 
 
 class Installation:
-    """A hub and devices on one medium; the harness talks only to :meth:`submit`."""
+    """A hub and devices on one medium; the DCC side talks only to :meth:`execute`."""
 
     def __init__(self, devices: dict[str, DeviceInfo], medium: Medium, clock: Any, *,
                  seed: int = 0, index: int = 0, status: str = "Dormant",
@@ -78,6 +76,7 @@ class Installation:
         self.hub = CommsHub(hub_ieee, self.pan, medium, clock, devices[CHF],
                             random.Random(f"hub:{seed}:{index}"), network_key)
         self.hub.alert_sink = self.alerts.append
+        self.hub.enrolled = enrolled
         medium.attach(self.hub)
         if capture is not None:
             capture.add_key(network_key, f"s1bench network key {eui64_str(hub_ieee)}")
@@ -110,7 +109,6 @@ class Installation:
             device.enrolled = enrolled
             medium.attach(device)
             self.devices[eui] = device
-        self._counter = 0
 
     @property
     def hub_eui(self) -> str:
@@ -149,15 +147,8 @@ class Installation:
         Modelled as a HAN reset from the hub: the device comes back smart with
         the credentials it holds. Returns whether the hub could reach it.
         """
-        from .service import eui64_int
-
         return self.hub.reset_device(eui64_int(eui))
 
-    def request(self, srv: str, device_type: str, **params: Any) -> ServiceRequest:
-        """Build a request with a fresh RequestID counter, as a DCC user would."""
-        self._counter += 1
-        return ServiceRequest(RequestID(DCC_ORIGINATOR, self.eui_of(device_type), self._counter),
-                              srv, params)
-
-    async def submit(self, request: ServiceRequest) -> ServiceResponse:
-        return await self.hub.submit(request)
+    async def execute(self, command: Command) -> DeviceOutcome:
+        """One head-end command through the hub's WAN side."""
+        return await self.hub.execute(command)

@@ -35,7 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
-from s1bench.emulator.srv_catalogue import CHF, ESME, GSME, SRVS
+from s1bench.harness.dcc.srvs import CHF, ESME, GSME, SRVS
 
 from s1bench.filecheck import (
     Fault,

@@ -31,7 +31,7 @@ from pydantic import (
     WithJsonSchema,
 )
 from pydantic_core import CoreSchema
-from s1bench.emulator.srv_catalogue import SRVS
+from s1bench.harness.dcc.srvs import SRVS
 
 from s1bench.filecheck import OneOf, register_schema
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from s1bench.emulator.service import ServiceRequest, ServiceResponse
+    from s1bench.emulator.headend import Command
 
 
 class QuirkError(ValueError):
@@ -55,14 +55,18 @@ class QuirkParam:
 class Quirk:
     """Base of every quirk behaviour; hooks default to 'behave like the reference'.
 
-    Hook points (called by the emulator, in this order for one request):
-    1. ``hub_request``: on the hub before any HAN frame is sent; return a
-       response to refuse the request there (91342's join window).
+    Device-side hook points (called by the emulator for one head-end command):
+    1. ``hub_command``: in the hub's firmware before any HAN frame is sent;
+       return an :class:`Outcome` with ``apply=False`` to refuse it there
+       (91342's join window).
     2. ``device_command``: on the device when the command arrives over the
-       HAN; return ``(apply, confirm, reason)`` overrides (110031, 91333).
-    3. ``hub_response``: on the hub just before the response leaves on the
-       WAN side (91339/91340's missing codes).
-    Alerts: ``alerts_per_hour`` lets a device raise alerts on its own (risk 11).
+       HAN; return an :class:`Outcome` to change how it goes (110031, 91333).
+    ``on_start`` lets a device act on its own (risk 11's alerts).
+
+    DCC-side quirks (``side = "dcc"``) are never given to a device: the
+    harness's DSP / S1SP consult them by the hooks ``restricts`` (an SRV
+    the S1SP's service definition leaves out) and ``s1sp_response`` (a
+    response the S1SP writes differently), or by name.
     """
 
     name: ClassVar[str]
@@ -77,6 +81,19 @@ class Quirk:
     params: ClassVar[dict[str, QuirkParam]] = {}
     #: SRVs whose failure on a DMC with this quirk is this Testing Issue ("*": any).
     affects: ClassVar[tuple[str, ...]] = ()
+    #: What the seeds make of it: only a ``testing-issue`` counts against the
+    #: Testing Issue Threshold; the other kinds are reported beside it.
+    kind: ClassVar[str] = "testing-issue"
+    #: Where the severity comes from; empty means s1bench assumed it, and
+    #: reports must say so (DOMAIN.md: only 110031, 91342 and 91333 have one).
+    severity_source: ClassVar[str] = ""
+
+    @classmethod
+    def issue_meta(cls) -> dict[str, Any]:
+        """The fields a run record keeps for an issue this quirk explains."""
+        return {"id": cls.issue, "title": cls.title, "severity": cls.severity,
+                "kind": cls.kind, "severity_assumed": not cls.severity_source,
+                "counts": cls.kind == "testing-issue"}
 
     def __init__(self, **values: Any) -> None:
         unknown = sorted(set(values) - set(self.params))
@@ -98,15 +115,18 @@ class Quirk:
         """Called once when the device powers up on a running loop (timers go here)."""
         return None
 
-    def hub_request(self, ctx: Any, request: ServiceRequest) -> ServiceResponse | None:
+    def hub_command(self, ctx: Any, command: Command) -> Any:
         return None
 
-    def device_command(self, ctx: Any, device: Any, srv: str, args: dict[str, Any]) -> Any:
+    def device_command(self, ctx: Any, device: Any, op: str, args: dict[str, Any]) -> Any:
         return None
 
-    def hub_response(
-        self, ctx: Any, request: ServiceRequest, response: ServiceResponse
-    ) -> ServiceResponse:
+    # DCC-side hooks: the reference DCC changes nothing.
+    def restricts(self, srv: str, device_type: str) -> str | None:
+        """Why the S1SP's service definition leaves this SRV out for this DMC, if it does."""
+        return None
+
+    def s1sp_response(self, rng: Any, request: Any, response: Any) -> Any:
         return response
 
     def describe(self) -> dict[str, Any]:
@@ -117,12 +137,23 @@ class Quirk:
             "title": self.title,
             "side": self.side,
             "severity": self.severity,
+            "severity_source": self.severity_source or "assumed by s1bench",
+            "kind": self.kind,
             "behaviour": self.behaviour,
             "mitigation": self.mitigation,
             "source": self.source,
             "params": self.values,
         }
 
+
+#: The kinds of issue the seeds distinguish (DOMAIN.md, "Quirks and Testing Issues").
+ISSUE_KINDS = {
+    "testing-issue": "a Testing Issue: counts against the Testing Issue Threshold",
+    "residual-risk": "a residual risk: reported beside the threshold, never counted",
+    "restriction": "a documented restriction of the DCC's service: reported, not counted",
+    "blocker": "a DCC defect that keeps EPCL entries from being requested: reported, not counted",
+    "migration-outcome": "a migration outcome (dumb device): counted with the outcomes",
+}
 
 QUIRKS: dict[str, type[Quirk]] = {}
 
@@ -131,6 +162,8 @@ def register(cls: type[Quirk]) -> type[Quirk]:
     """Class decorator: add a quirk to the registry; a second one of a name is a bug."""
     if cls.name in QUIRKS:
         raise QuirkError(f"quirk {cls.name} registered twice")
+    if cls.kind not in ISSUE_KINDS:
+        raise QuirkError(f"quirk {cls.name}: kind {cls.kind!r} is not one of {sorted(ISSUE_KINDS)}")
     QUIRKS[cls.name] = cls
     return cls
 

@@ -1,10 +1,14 @@
 """Every quirk in DOMAIN.md's table, as registered behaviours.
 
-Each class carries its Testing Issue id, the seed it comes from, and the
-DCC-side mitigation, so `s1bench profiles show` and the reports can say what
-a quirk does without a second table to keep in step. Hooks get a
-QuirkContext (``now`` on the device's clock, a seeded RNG, a per-device
-memory dict) and return an :class:`Outcome` or a response; they never raise.
+Each class carries its Testing Issue id, the seed it comes from, what kind
+of issue the seeds make of it (only Testing Issues count against the
+threshold), where its severity comes from, and the DCC-side mitigation, so
+`s1bench profiles show` and the reports can say what a quirk does without a
+second table to keep in step. Each sits on its true side (DOMAIN.md's
+table): firmware behaviours are ``device`` quirks acting on head-end
+commands and HAN frames; the DSP's and S1SP's defects are ``dcc`` quirks.
+Hooks get a QuirkContext (``now`` on the device's clock, a seeded RNG, a
+per-device memory dict) and return an :class:`Outcome`; they never raise.
 """
 
 from __future__ import annotations
@@ -12,10 +16,8 @@ from __future__ import annotations
 import random
 from typing import Any, ClassVar
 
-from s1bench.emulator.clock import DEFAULT_EPOCH
 from s1bench.emulator.devices import Outcome
-from s1bench.emulator.service import ResponseCode, ServiceResponse
-from s1bench.emulator.zcl import STATUS_FAILURE, STATUS_NOT_AUTHORIZED
+from s1bench.emulator.zcl import STATUS_FAILURE, STATUS_INVALID_VALUE, STATUS_NOT_AUTHORIZED
 
 from .quirk_base import Quirk, QuirkParam, register
 
@@ -34,6 +36,7 @@ class KeyRotationUnconfirmed(Quirk):
     title = "Key rotation applied but the first confirmation is missing"
     device_types = ("ESME", "GSME", "CHF")
     severity = 3
+    severity_source = "seed 001 (downgraded from Severity 2)"
     behaviour = (
         "SRV 6.15.1 on the management (ACB) credential of an enrolled device "
         "rotates the key but sends no confirmation; a repeat at least retry_after_s after the "
@@ -72,6 +75,7 @@ class JoinWindowLimit(Quirk):
     title = "SR 8.11 rejected when JoinTimePeriod exceeds 255 s"
     device_types = ("CHF",)
     severity = 2
+    severity_source = "seed 000 §4.4 (Severity 2 until fixed or OPSG confirms)"
     behaviour = "the hub refuses an 8.11 Add whose JoinTimePeriod is above max_join_s; no join"
     mitigation = "clamp JoinTimePeriod to 255"
     source = "seed 000 §3 risk 10, §4.4"
@@ -79,19 +83,18 @@ class JoinWindowLimit(Quirk):
         "max_join_s": QuirkParam("int", 255, "largest JoinTimePeriod the hub accepts", 1, 3600),
     }
 
-    def hub_request(self, ctx: Any, request: Any) -> ServiceResponse | None:
-        if request.srv != "8.11" or request.params.get("RequestType", "Add") != "Add":
+    def hub_command(self, ctx: Any, command: Any) -> Outcome | None:
+        if command.op != "update_device_log" or command.args.get("RequestType", "Add") != "Add":
             return None
         try:
-            period = int(request.params.get("JoinTimePeriod", 0))
+            period = int(command.args.get("JoinTimePeriod", 0))
         except (TypeError, ValueError):
             return None
         limit = self.values["max_join_s"]
         if period <= limit:
             return None
-        return ServiceResponse(request.request_id, request.srv, ResponseCode.NOT_APPLICABLE, {},
-                               DEFAULT_EPOCH,
-                               f"hub rejected JoinTimePeriod {period} s: above its {limit} s limit")
+        return Outcome(apply=False, confirm=True, status=STATUS_INVALID_VALUE,
+                       reason=f"hub refused JoinTimePeriod {period} s: above its {limit} s limit")
 
 
 @register
@@ -102,48 +105,62 @@ class GasFlowOncePerDay(Quirk):
     title = "SR 6.7 can only be run once per day"
     device_types = ("GSME",)
     severity = 2
-    behaviour = "a second 6.7 within period_s of the last accepted one is refused by the device"
-    mitigation = "accept as a documented limitation (space 6.7 at least a day apart)"
-    source = "seed 000 §4.4 (Itron Active)"
-    params: ClassVar[dict[str, QuirkParam]] = {
-        "period_s": QuirkParam("int", 86_400, "seconds before 6.7 is accepted again",
-                               1, 7 * 86_400),
-    }
+    severity_source = "seed 000 §4.4 (Severity 2 unless accepted as a documented limitation)"
+    behaviour = "a second 6.7 on the same calendar day (UTC, device clock) is refused by the device"
+    mitigation = "accept as a documented limitation (space 6.7 a calendar day apart)"
+    source = "seed 000 §4.4 (listed under Itron Active only)"
+    params: ClassVar[dict[str, QuirkParam]] = {}
 
     def device_command(self, ctx: Any, device: Any, op: str, args: dict[str, Any]) -> Any:
         if op != "gas_flow":
             return None
-        last = ctx.memory.get("gas_flow_accepted_at")
-        if last is not None and ctx.now - last < self.values["period_s"]:
+        today = device.clock.now().date().isoformat()
+        if ctx.memory.get("gas_flow_accepted_on") == today:
             return Outcome(apply=False, confirm=True, status=STATUS_FAILURE,
-                           reason="6.7 already run in the last day")
-        ctx.memory["gas_flow_accepted_at"] = ctx.now
+                           reason=f"6.7 already run on {today}")
+        ctx.memory["gas_flow_accepted_on"] = today
         return None
 
 
-@register
-class ResponseCodeMissing(Quirk):
+class _ResponseCodeMissing(Quirk):
+    """91339 and 91340: the S1SP writes some Service Responses without a code.
+
+    Two issue numbers for one symptom (seed 000 §4.4 lists both for the
+    Honeywell Elster Dormant DMC); s1bench keeps them as two quirks so a
+    record says which one a lost code belongs to. A Service Response is the
+    DCC's document, so this is the S1SP's defect, not the hub's.
+    """
+
     affects = ("*",)
-    name = "response_code_missing"
-    issue = "91339"
-    title = "A small proportion of Service Responses lack response codes (91339 / 91340)"
+    side = "dcc"
     device_types = ("CHF",)
     severity = 2
-    behaviour = "a seeded proportion of responses leave the hub with no ResponseCode"
+    behaviour = "a seeded proportion of Service Responses leave the S1SP with no ResponseCode"
     mitigation = "treat a response without a code as unconfirmed and re-read the outcome"
     source = "seed 000 §4.4 (Honeywell Elster Dormant)"
     params: ClassVar[dict[str, QuirkParam]] = {
         "proportion": QuirkParam("float", 0.05, "share of responses without a code", 0.0, 1.0),
     }
 
-    def hub_response(self, ctx: Any, request: Any, response: ServiceResponse) -> ServiceResponse:
-        rng = ctx.memory.get("missing_code_rng")
-        if rng is None:
-            rng = ctx.memory["missing_code_rng"] = random.Random(ctx.rng.getrandbits(64))
+    def s1sp_response(self, rng: random.Random, request: Any, response: Any) -> Any:
         if response.response_code is not None and rng.random() < self.values["proportion"]:
             response.response_code = None
-            response.reason = "response arrived without a response code"
+            response.reason = f"S1SP wrote the response without a response code ({self.issue})"
         return response
+
+
+@register
+class ResponseCodeMissing91339(_ResponseCodeMissing):
+    name = "response_code_missing_91339"
+    issue = "91339"
+    title = "A small proportion of Service Responses lack response codes (91339)"
+
+
+@register
+class ResponseCodeMissing91340(_ResponseCodeMissing):
+    name = "response_code_missing_91340"
+    issue = "91340"
+    title = "A small proportion of Service Responses lack response codes (91340)"
 
 
 @register
@@ -158,8 +175,9 @@ class AlertFlood(Quirk):
         "once migrated the meter raises power and voltage alerts on its own (alerts_per_hour) "
         "and refuses voltage (6.5) and power threshold (6.12) changes"
     )
-    mitigation = "monitor alert volumes with regular reports; disable the alerts (6.22)"
+    mitigation = "monitoring with regular reports: alert volumes per DMC and day (report)"
     source = "seed 000 §3 risk 11"
+    kind = "residual-risk"
     params: ClassVar[dict[str, QuirkParam]] = {
         "alerts_per_hour": QuirkParam("float", 4.0, "power/voltage alerts raised per hour",
                                       0, 3600),
@@ -187,25 +205,28 @@ class AlertFlood(Quirk):
 
 
 @register
-class BoostUnavailableAfterEnrolment(Quirk):
+class BoostServicesRestricted(Quirk):
     affects = ("7.5", "7.6", "7.9", "7.10")
-    name = "boost_unavailable_after_enrolment"
+    name = "boost_services_restricted"
     issue = "liberty-110"
-    title = "Boost configuration and remote override unavailable after enrolment"
+    title = "Boost configuration and remote override not offered for an enrolled Liberty 110"
+    side = "dcc"
+    kind = "restriction"
     device_types = ("ESME",)
     severity = 4
     behaviour = (
-        "after the device is enrolled (its credentials replaced by the DCC), boost configuration "
-        "(7.9/7.10) and remote override (7.5/7.6) are refused; boost keeps its earlier settings"
+        "the S1SP's service definition for the DMC leaves out boost configuration (7.9/7.10) "
+        "and remote override (7.5/7.6): rejected before anything reaches the device, whose "
+        "boost button keeps working with its pre-migration loads"
     )
     mitigation = "documented restriction (DCC letter to suppliers, 8 March 2021)"
-    source = "seed 002 §1"
+    source = "seed 002 §1 (not 'accessible via the DCC SMETS1 Core Communication Services')"
     params: ClassVar[dict[str, QuirkParam]] = {}
 
-    def device_command(self, ctx: Any, device: Any, op: str, args: dict[str, Any]) -> Any:
-        if op in ("boost_config", "aux_load_override") and device.enrolled:
-            return Outcome(apply=False, confirm=True, status=STATUS_NOT_AUTHORIZED,
-                           reason="not available once enrolled")
+    def restricts(self, srv: str, device_type: str) -> str | None:
+        if device_type == "ESME" and srv in self.affects:
+            return (f"SRV {srv} is not in the DCC SMETS1 service definition for this DMC "
+                    "(Liberty 110 restriction, seed 002)")
         return None
 
 
@@ -223,6 +244,7 @@ class DumbAfterMigration(Quirk):
     )
     mitigation = "recover the device (it is not bricked); neither rolled back nor fixed forward"
     source = "seed 000 LSC 1 and residual risk 8"
+    kind = "migration-outcome"
     params: ClassVar[dict[str, QuirkParam]] = {
         "proportion": QuirkParam("float", 1.0, "share of migrations that leave it dumb", 0.0, 1.0),
     }
@@ -262,17 +284,23 @@ class DnoCertificateLocked(Quirk):
     affects = ("6.15.1",)
     name = "dno_certificate_locked"
     issue = "risk-9"
-    title = "A wrong DNO certificate cannot be replaced (DSP registration-data check)"
+    title = "A wrong DNO certificate in the slot cannot be replaced (DSP registration-data check)"
     side = "dcc"
+    kind = "residual-risk"
     device_types = ("ESME",)
     severity = 3
     behaviour = (
-        "the DSP rejects a NetworkOperator credential change unless the requesting DNO "
-        "matches the certificate already in the slot"
+        "when the DNO slot holds a certificate that is not the registered DNO's (left by the "
+        "pre-migration operator: wrong_dno), the DSP rejects the registered DNO's 6.15.1; a "
+        "correct migration never triggers it"
     )
-    mitigation = "the DCC places the DNO certificate during migration"
+    mitigation = "the DCC places the right DNO certificate during migration"
     source = "seed 000 §3 risk 9"
-    params: ClassVar[dict[str, QuirkParam]] = {}
+    params: ClassVar[dict[str, QuirkParam]] = {
+        "wrong_dno": QuirkParam(
+            "str", "", "the DNO whose certificate the pre-migration operator left in the slot "
+            "('' = none: the scenario does not arise)"),
+    }
 
 
 @register
@@ -281,9 +309,13 @@ class MixedSupplierUnidentified(Quirk):
     issue = "mixed-aclara"
     title = "Responsible supplier of dormant devices in a mixed installation not identified"
     side = "dcc"
+    kind = "blocker"
     device_types = ALL_DEVICES
     severity = 2
-    behaviour = "a migration of a Mixed installation stalls: no supplier for its dormant devices"
-    mitigation = "the migration request names the responsible supplier for the dormant devices"
+    behaviour = (
+        "a migration request for a Mixed installation is rejected before any change: the DCC "
+        "cannot tell which supplier answers for its dormant devices, so it is not on the EPCL"
+    )
+    mitigation = "fix before mixed entries are requested; until then such requests are rejected"
     source = "seed 001"
     params: ClassVar[dict[str, QuirkParam]] = {}

@@ -21,6 +21,7 @@ from s1bench.emulator import aps, mac, nwk, se, zcl
 from s1bench.emulator.clock import VirtualClock
 from s1bench.emulator.installation import REFERENCE_DMC, Installation
 from s1bench.emulator.medium import make_medium
+from s1bench.harness.dcc import DccRole
 
 KEY = bytes(range(16))
 
@@ -94,8 +95,9 @@ def bench_round_trips(installations: int = 50, reads: int = 10) -> dict[str, flo
                  for i in range(installations)]
 
         async def one(inst: Installation) -> None:
+            dcc = DccRole(inst)
             for _ in range(reads):
-                response = await inst.submit(inst.request("4.1.1", "ESME"))
+                response = await dcc.send("4.1.1", "ESME")
                 assert response.ok, response.reason
 
         start = time.perf_counter()

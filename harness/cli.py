@@ -116,7 +116,7 @@ def check_params(srv: str, params: dict[str, str]) -> None:
     An SRV the emulator does not carry out has no parameter list; it goes to
     the hub as given and is answered there (E11).
     """
-    from s1bench.emulator.srv_catalogue import SRVS
+    from s1bench.harness.dcc.srvs import SRVS
 
     spec = SRVS.get(srv)
     if spec is None:
@@ -160,6 +160,7 @@ def srv(
     from s1bench.emulator.installation import TYPE_OFFSETS
 
     from .builder import build_installation, resolve_dmc
+    from .dcc import DccRole
 
     cfg = settings(ctx, dmc=dmc, seed=seed, latency=latency, jitter=jitter, loss=loss)
     device_type = device.upper()
@@ -187,7 +188,9 @@ def srv(
         inst.start()
         _fill_defaults(inst, srv, body)
         try:
-            response = await inst.submit(inst.request(srv, device_type, **body))
+            dcc = DccRole(inst, spec.dcc_quirks, seed=cfg.seed)
+            user = dcc.dsp.sender_for(srv)
+            response = await dcc.send(srv, device_type, user=user, **body)
             if srv == "8.11" and response.ok:
                 # Let the join window run so the capture shows the whole join.
                 await clock.sleep(int(response.body.get("JoinTimePeriod", 0)) + 1)
@@ -207,7 +210,8 @@ def srv(
             print(f"  reason: {result['reason']}")
     if capture:
         note(f"capture: {capture} (keys: {capture}.keys; open it: s1bench pcap tshark {capture})")
-    return EXIT_OK if result["response_code"] == "I0" else EXIT_NOT_MET
+    ok = result["response_code"] == "I0" and result.get("device_success", True) is not False
+    return EXIT_OK if ok else EXIT_NOT_MET
 
 
 # --------------------------------------------------------------------------- config, schema, pcap

@@ -50,6 +50,7 @@ def _srv_tour(out: Path, seed: int) -> None:
     from s1bench.emulator.clock import VirtualClock
 
     from .builder import build_installation, resolve_dmc
+    from .dcc import DccRole
 
     clock = VirtualClock()
     capture = out / "reference.pcap"
@@ -58,23 +59,24 @@ def _srv_tour(out: Path, seed: int) -> None:
         inst = build_installation(resolve_dmc("reference"), clock, seed=seed,
                                   capture=str(capture))
         inst.start()
+        dcc = DccRole(inst, seed=seed)
         rows = []
         try:
             for srv, device, params in DEMO_SRVS:
-                r = await inst.submit(inst.request(srv, device, **params))
+                r = await dcc.send(srv, device, user=dcc.dsp.sender_for(srv), **params)
                 parts = [f"{k}={v}" if not isinstance(v, list | dict)
                          else f"{k}: {len(v)} entries" for k, v in r.body.items()]
                 text = ellipsise(parts, RESULT_WIDTH) if parts else (r.reason or "")
                 rows.append((srv, device, r.response_code or "-", text))
             ppmid = inst.eui_of("PPMID")
             code = inst.labels[ppmid].install_code
-            r = await inst.submit(inst.request("8.11", "CHF", DeviceID=ppmid, JoinTimePeriod=600,
-                                               InstallCode=code.hex() if code else None))
+            r = await dcc.send("8.11", "CHF", DeviceID=ppmid, JoinTimePeriod=600,
+                               InstallCode=code.hex() if code else None)
             rows.append(("8.11", "CHF", r.response_code or "-",
                          f"PPMID join window 600 s in {r.body.get('PermitJoinRequests')} "
                          "permit-join requests"))
             await clock.sleep(605)
-            r = await inst.submit(inst.request("8.7.1", "ESME", OtherDeviceID=ppmid))
+            r = await dcc.send("8.7.1", "ESME", OtherDeviceID=ppmid)
             rows.append(("8.7.1", "ESME", r.response_code or "-", "PPMID joined to the ESME"))
         finally:
             inst.medium.close()

@@ -84,6 +84,10 @@ def duis(
     as_json: Annotated[bool, typer.Option("--json", help="Print index.json, not a table.")
                        ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    keep_counters: Annotated[bool, typer.Option(
+        help="Send each RequestID counter as written, so the DSP rejects repeats as replays. "
+             "By default each file is a fresh request: its originator's next counter is used "
+             "and index.json records both.")] = False,
 ) -> int:
     """Run DUIS Service Request XML files against one emulated installation of a DMC.
 
@@ -92,7 +96,8 @@ def duis(
     says what was mapped and what came back.
     """
     cfg = settings(ctx, dmc=dmc, seed=seed)
-    return _run(files, cfg.dmc, out or cfg.out / "duis", cfg.seed, as_json, quiet)
+    return _run(files, cfg.dmc, out or cfg.out / "duis", cfg.seed, as_json, quiet,
+                keep_counters)
 
 
 def _expand(paths: list[str]) -> list[Path]:
@@ -120,7 +125,7 @@ def _types_present(inst: Any) -> set[str]:
 
 def _choose_type(srv: str, hint: str | None, present: set[str]) -> tuple[str | None, str]:
     """(device type to target, or None when it cannot be retargeted; how it was chosen)."""
-    from s1bench.emulator.srv_catalogue import CHF, SRVS
+    from s1bench.harness.dcc.srvs import CHF, SRVS
 
     spec = SRVS.get(srv)
     if spec is None:
@@ -189,11 +194,12 @@ def _unique_stem(stem: str, used: set[str]) -> str:
 
 
 def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
-         quiet: bool) -> int:
+         quiet: bool, keep_counters: bool = False) -> int:
     from s1bench.emulator.clock import VirtualClock
-    from s1bench.emulator.service import RequestID, ServiceRequest
 
     from .builder import build_installation, resolve_dmc
+    from .dcc import DccRole
+    from .dcc.messages import RequestID, ServiceRequest
     from .duis_xml import DuisError, parse_request, render_missing_code_note, render_response
 
     # 1. Read everything first: one bad file means nothing runs, nothing is written.
@@ -223,16 +229,18 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
     async def main() -> None:
         inst = build_installation(spec, clock, seed=seed)
         inst.start()
+        dcc = DccRole(inst, spec.dcc_quirks, seed=seed)
+        counters: dict[str, int] = {}
         present = _types_present(inst)
         joined_in_setup: set[str] = set()
         try:
             if "PPMID" in present:
                 ppmid = inst.eui_of("PPMID")
                 code = _label_code_hex(inst, ppmid)
-                request = inst.request("8.11", "CHF", DeviceID=ppmid, RequestType="Add",
-                                       JoinTimePeriod=_SETUP_JOIN_PERIOD,
-                                       InstallCode=code or "")
-                response = await inst.submit(request)
+                request = dcc.request("8.11", "CHF", DeviceID=ppmid, RequestType="Add",
+                                      JoinTimePeriod=_SETUP_JOIN_PERIOD, InstallCode=code or "")
+                counters[request.request_id.originator] = request.request_id.counter
+                response = await dcc.submit(request, user="supplier")
                 await clock.sleep(_SETUP_SLEEP)
                 joined_in_setup.add("PPMID")
                 setup.append({"step": "join PPMID (8.11 Add with its label install code, "
@@ -253,22 +261,29 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
                     target = inst.eui_of(device_type)
                     params, changes = _map_params(duis.srv, dict(duis.params), inst, present,
                                                   joined_in_setup)
-                request = ServiceRequest(RequestID(rid.originator, target, rid.counter),
+                counter = rid.counter
+                if not keep_counters:
+                    counter = max(counters.get(rid.originator, 0), rid.counter - 1) + 1
+                counters[rid.originator] = max(counters.get(rid.originator, 0), counter)
+                request = ServiceRequest(RequestID(rid.originator, target, counter),
                                          duis.srv, params, duis.command_variant)
                 entry: dict[str, Any] = {
                     "file": duis.source, "srv": duis.srv,
                     "original_target": rid.target, "emulated_target": target,
                     "emulated_device_type": device_type, "retarget": why,
                     "param_mapping": changes,
+                    "counter": {"written": rid.counter, "sent": counter},
                 }
                 try:
-                    response = await inst.submit(request)
+                    response = await dcc.submit(request)
                 except Exception as exc:  # one request must not stop the run
                     entry.update(response_code=None, reason=f"emulator error: {exc!r}",
                                  error=True)
                     response = None
                 else:
-                    entry.update(response_code=response.response_code, reason=response.reason)
+                    entry.update(response_code=response.response_code, reason=response.reason,
+                                 answered_by=response.answered_by,
+                                 device_success=response.device_success)
                     if (duis.srv == "8.11" and response.ok
                             and params.get("RequestType", "Add") == "Add"):
                         # Let the join window run so the device can join before what follows.

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
-from s1bench.emulator.service import RequestID, ServiceRequest, ServiceResponse, eui64_int
+from s1bench.emulator.headend import eui64_int
+from s1bench.harness.dcc.messages import RequestID, ServiceRequest, ServiceResponse
 
 if TYPE_CHECKING:
     import xmlschema

@@ -39,6 +39,8 @@ def responsible_suppliers(dcc: Any, *, requesting_supplier: str = "supplier",
 # ---------------------------------------------------------------------------
 
 ROLES = ("Supplier", "NetworkOperator", "ACB")
+#: The DCC's own processes send as the DCC (DSP role ``DCC``), not as a DUIS user.
+DCC_USER = "dcc"
 OUTCOMES = ("migrated", "rolled back", "fixed forward", "stalled", "dumb", "rejected")
 STEPS = ("request", "validate", "credentials", "commission", "activate")
 
@@ -81,12 +83,15 @@ class MigrationState:
         suppliers = responsible_suppliers(self.dcc)
         unknown = [eui for eui, who in suppliers.items() if who is None]
         if unknown:
-            self.outcome = "stalled"
-            return False, f"no responsible supplier for dormant devices {', '.join(unknown)}"
+            # Seed 001: such installations are "unable to progress" and mixed entries
+            # are not requested, so the request is rejected before any change.
+            self.outcome = "rejected"
+            return False, (f"not on the EPCL: no responsible supplier for dormant devices "
+                           f"{', '.join(unknown)} (mixed entries not requested)")
         return True, "on the EPCL; responsible suppliers identified"
 
     async def _validate(self) -> tuple[bool, str]:
-        inventory = await self.dcc.send("8.2", "CHF")
+        inventory = await self.dcc.send("8.2", "CHF", user=DCC_USER)
         if not inventory.ok:
             self.outcome = "rejected"
             return False, f"inventory read failed: {inventory.response_code}"
@@ -99,13 +104,28 @@ class MigrationState:
             return False, f"inventory mismatch: expected {sorted(expected)}, read {sorted(seen)}"
         return True, f"inventory matches the request ({len(seen)} devices)"
 
+    def _roles_placed(self) -> tuple[str, ...]:
+        """Risk 9: "in many cases" the DCC places the DNO's certificate during migration.
+
+        The DMC that exercises risk 9 is one where it did not, so a wrong DNO
+        certificate stays in the slot; with the mitigation on it always does.
+        """
+        locked = self.dcc.quirk("dno_certificate_locked")
+        if locked is not None and locked.values["wrong_dno"] and not self.dcc.mitigations:
+            return tuple(r for r in ROLES if r != "NetworkOperator")
+        return ROLES
+
     async def _credentials(self) -> tuple[bool, str]:
-        for device in self._meters():
-            read = await self.dcc.send("6.24.1", device)
+        # Every device that holds credentials gets DCC-controlled ones, the hub included.
+        holders = ("CHF", *self._meters())
+        for device in holders:
+            read = await self.dcc.send("6.24.1", device, user=DCC_USER)
             self.before[device] = dict(read.body.get("Credentials", {}))
-        for device in self._meters():
-            for role in ROLES:
-                response = await self.dcc.send("6.15.1", device, RemotePartyRole=role)
+        roles = self._roles_placed()
+        for device in holders:
+            for role in roles:
+                response = await self.dcc.send("6.15.1", device, user=DCC_USER,
+                                                RemotePartyRole=role)
                 if response.ok:
                     continue
                 if response.response_code is None and self.dcc.mitigations and \
@@ -114,12 +134,12 @@ class MigrationState:
                 if self.dcc.mitigations and await self._fix_forward(device, role):
                     continue
                 return await self._fail(device, role, response)
-        return True, "supplier, network operator and management credentials replaced"
+        return True, f"{', '.join(roles)} credentials replaced on {', '.join(holders)}"
 
     async def _fix_forward(self, device: str, role: str) -> bool:
         """Try again five minutes later instead of rolling back (seed 000: fix forward)."""
         await self.dcc.clock.sleep(300)
-        retry = await self.dcc.send("6.15.1", device, RemotePartyRole=role)
+        retry = await self.dcc.send("6.15.1", device, user=DCC_USER, RemotePartyRole=role)
         if retry.ok:
             self.fixed_forward = True
             self.evidence.append(f"credentials: {device} {role} fixed forward 300 s later")
@@ -127,13 +147,13 @@ class MigrationState:
 
     async def _confirmed_by_reading(self, device: str, role: str, response: Any) -> bool:
         """Read the credentials back: did the code-less replacement take effect?"""
-        read = await self.dcc.send("6.24.1", device)
+        read = await self.dcc.send("6.24.1", device, user=DCC_USER)
         held = read.body.get("Credentials", {}).get(role)
         return read.ok and held is not None and held != self.before[device].get(role)
 
     async def _fail(self, device: str, role: str, response: Any) -> tuple[bool, str]:
         self.failed_srv = response.srv
-        probe = await self.dcc.send("11.2", device)
+        probe = await self.dcc.send("11.2", device, user=DCC_USER)
         if not probe.ok:
             self.outcome = "dumb"
             return False, (f"{device} {role} replacement {response.response_code or 'no code'}; "
@@ -149,15 +169,15 @@ class MigrationState:
         for device, creds in self.before.items():
             for role in ROLES:
                 if role in creds:
-                    await self.dcc.send("6.15.1", device, RemotePartyRole=role,
+                    await self.dcc.send("6.15.1", device, user=DCC_USER, RemotePartyRole=role,
                                         DigitalSigningCertificate=f"restore:{creds[role]}")
-            after = await self.dcc.send("6.24.1", device)
+            after = await self.dcc.send("6.24.1", device, user=DCC_USER)
             ok = ok and after.ok and after.body.get("Credentials") == creds
         return ok
 
     async def _commission(self) -> tuple[bool, str]:
         for device in ("CHF", *self._meters()):
-            response = await self.dcc.send("11.2", device)
+            response = await self.dcc.send("11.2", device, user=DCC_USER)
             if not response.ok:
                 self.outcome = "dumb" if response.response_code == "E21" else "stalled"
                 return False, f"{device} did not answer after migration: {response.response_code}"

@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal, Self, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, model_validator
 from pydantic.functional_validators import AfterValidator, BeforeValidator
-from s1bench.emulator.srv_catalogue import SRVS
 from s1bench.firmware_profiles.catalogue_models import DeviceType, SrvId
+from s1bench.harness.dcc.srvs import SRVS
 
 from s1bench import filecheck
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from s1bench.emulator import logs
 from s1bench.emulator.clock import VirtualClock
 from s1bench.emulator.installation import REFERENCE_DMC, Installation
-from s1bench.emulator.service import ServiceResponse
 from s1bench.firmware_profiles.quirk_base import make_quirk
 
 from .builder import build_installation, resolve_dmc
 from .dcc import DccRole
+from .dcc.alerts import alert_volumes
+from .dcc.messages import ServiceResponse
 
 VARIANTS = ("quirky", "mitigated", "fixed")
 VERDICTS = {
@@ -143,34 +145,56 @@ async def _s91342(run: Run) -> tuple[bool, str]:
 async def _s91333(run: Run) -> tuple[bool, str]:
     first = await run.send("configure gas flow", "6.7", "GSME", UncontrolledGasFlowRate=61680)
     if run.mitigate:
-        await run.wait(86_400, "documented limitation: space 6.7 a day apart")
+        now = run.dcc.clock.now()
+        midnight = (now + timedelta(days=1)).replace(hour=0, minute=5, second=0, microsecond=0)
+        await run.wait((midnight - now).total_seconds(),
+                       "documented limitation: the next 6.7 on the next calendar day (UTC)")
     else:
-        await run.wait(3_600, "reconfigure an hour later")
+        await run.wait(3_600, "reconfigure an hour later, the same calendar day")
     second = await run.send("configure gas flow again", "6.7", "GSME",
                             UncontrolledGasFlowRate=60000)
-    evidence = (f"first 6.7 {first.response_code}, second {second.response_code}"
-                f"{' (' + second.reason + ')' if second.reason else ''}")
+    evidence = (f"first 6.7 {_outcome(first)}, second {_outcome(second)}")
     return not (first.ok and second.ok), evidence
 
 
-@scenario("91339", "response_code_missing", "honeywell-elster-dormant",
-          "Service Responses without a response code")
-async def _s91339(run: Run) -> tuple[bool, str]:
-    missing = unresolved = 0
-    for i in range(100):
-        response = await run.send(f"read import registers #{i + 1}", "4.1.1", "ESME")
-        tries = 0
-        while response.response_code is None:
-            missing += 1
-            if not run.mitigate or tries >= 3:
-                unresolved += 1
-                break
-            tries += 1
-            response = await run.send("re-read: the last response had no code", "4.1.1",
-                                      "ESME")
-    evidence = f"{missing} of the responses arrived without a response code; " \
-               f"{unresolved} left unconfirmed"
-    return unresolved > 0, evidence
+def _outcome(response: ServiceResponse) -> str:
+    """A response as a test engineer reads it: the code, and the device's refusal if any."""
+    text = response.response_code or "no code"
+    if response.device_success is False:
+        text += " (device refused)"
+    if response.reason and not response.ok:
+        text += f": {response.reason}"
+    return text
+
+
+def _missing_codes(issue: str) -> Body:
+    """91339 and 91340 run the same reads; each counts only the codes its own defect lost."""
+
+    async def body(run: Run) -> tuple[bool, str]:
+        missing = unresolved = 0
+        for i in range(100):
+            response = await run.send(f"read import registers #{i + 1}", "4.1.1", "ESME")
+            tries = 0
+            while response.response_code is None:
+                ours = issue in (response.reason or "")
+                missing += ours
+                if not run.mitigate or tries >= 3:
+                    unresolved += ours
+                    break
+                tries += 1
+                response = await run.send("re-read: the last response had no code", "4.1.1",
+                                          "ESME")
+        evidence = f"{missing} of the S1SP's responses arrived without a response code " \
+                   f"({issue}); {unresolved} left unconfirmed"
+        return unresolved > 0, evidence
+
+    return body
+
+
+scenario("91339", "response_code_missing_91339", "honeywell-elster-dormant",
+         "Service Responses without a response code (91339)")(_missing_codes("91339"))
+scenario("91340", "response_code_missing_91340", "honeywell-elster-dormant",
+         "Service Responses without a response code (91340)")(_missing_codes("91340"))
 
 
 @scenario("risk-11", "alert_flood", "itron-active",
@@ -178,41 +202,44 @@ async def _s91339(run: Run) -> tuple[bool, str]:
 async def _srisk11(run: Run) -> tuple[bool, str]:
     threshold = await run.send("DNO sets the voltage threshold", "6.5", "ESME", user="dno:ukpn",
                                RMSExtremeOverVoltageThreshold=287)
-    if run.mitigate:
-        for code in ("8F84", "8014"):
-            await run.send(f"supplier disables alert {code}", "6.22", "ESME", AlertCode=code,
-                           Setting="Disable")
     start = len(run.inst.alerts)
     await run.wait(86_400, "watch a day of alerts")
-    alerts = len(run.inst.alerts) - start
-    flood = alerts > 24  # more than one an hour
-    evidence = f"{alerts} power/voltage alerts in 24 h; DNO threshold change " \
-               f"{threshold.response_code}"
+    alerts = run.inst.alerts[start:]
+    volumes = alert_volumes(alerts, run.inst.dmc_id)
+    over = [v for v in volumes if v["over_level"]]
+    evidence = (f"{len(alerts)} power/voltage alerts in 24 h (level of concern "
+                f"{volumes[0]['level'] if volumes else '-'} a day); DNO threshold change "
+                f"{_outcome(threshold)}")
     if run.mitigate:
-        # The threshold restriction is the documented limitation under the BEIS process.
-        return flood, evidence + " (threshold restriction accepted as documented)"
-    return flood or not threshold.ok, evidence
+        # Seed 000's mitigation is monitoring with regular reports, not stopping the alerts.
+        run.note(f"alert-volume monitor: {volumes}")
+        return False, evidence + "; monitored and reported (residual risk, not counted)"
+    return bool(over) or not threshold.ok, evidence
 
 
-@scenario("liberty-110", "boost_unavailable_after_enrolment", "secure-liberty-110-dormant",
-          "Liberty 110 boost and remote override after enrolment")
+@scenario("liberty-110", "boost_services_restricted", "secure-liberty-110-dormant",
+          "Liberty 110 boost and remote override after enrolment", enrolled=True)
 async def _sliberty(run: Run) -> tuple[bool, str]:
-    before = await run.send("add load 1 to the boost button before migration", "7.9", "ESME",
-                            AuxiliaryLoad=1)
-    await run.send("migration: replace the management credential", "6.15.1", "ESME",
-                   RemotePartyRole="ACB")
-    boost_read = await run.send("read the boost button", "7.11", "ESME")
-    kept = 1 in boost_read.body.get("BoostLoads", [])
-    if run.mitigate:
-        run.note("documented restriction: boost configuration and remote override are not "
-                 "offered for an enrolled Liberty 110")
-        return not (before.ok and kept), f"boost keeps its pre-migration loads: {kept}"
+    esme = run.inst.devices[run.inst.eui_of("ESME")]
+    esme.boost_loads.add(1)
+    run.note("before migration the SMSO configured auxiliary load 1 on the boost button")
+    boosted = esme.press_boost()
+    await run.wait(60, "the consumer pressed the boost button")
+    log = await run.send("read the meter's event log", "6.13", "ESME")
+    switched = [e["Detail"] for e in log.body.get("Events", []) if "boost" in e["Detail"]]
+    run.note(f"boost switched loads {boosted} on the HAN: {switched}")
+    works = bool(boosted) and any("load 1 on" in d for d in switched)
     change = await run.send("add load 2 to the boost button", "7.9", "ESME", AuxiliaryLoad=2)
     override = await run.send("remote override: activate load 1", "7.5", "ESME",
                               AuxiliaryLoad=1)
-    evidence = (f"after enrolment 7.9 -> {change.response_code}, 7.5 -> "
-                f"{override.response_code}; pre-migration boost kept: {kept}")
-    return not (change.ok and override.ok and kept), evidence
+    evidence = (f"boost button switches load 1 on the HAN: {works}; after enrolment 7.9 -> "
+                f"{_outcome(change)}; 7.5 -> {_outcome(override)}")
+    if run.mitigate:
+        run.note("documented restriction: boost configuration and remote override are not "
+                 "offered for an enrolled Liberty 110 (DCC letter, 8 March 2021)")
+        restricted = change.answered_by == "s1sp" and change.response_code == "E11"
+        return not (works and restricted), evidence
+    return not (change.ok and override.ok and works), evidence
 
 
 @scenario("dumb-mode", "dumb_after_migration", "itron-dormant-dumb",
@@ -245,32 +272,43 @@ async def _s61224(run: Run) -> tuple[bool, str]:
     return alerts < events, f"{alerts} CoS loss alerts for {events} CoS events"
 
 
-@scenario("risk-9", "dno_certificate_locked", "reference",
-          "replacing a wrong DNO certificate")
+@scenario("risk-9", "dno_certificate_locked", "reference-wrong-dno",
+          "replacing a wrong DNO certificate left by the pre-migration operator")
 async def _srisk9(run: Run) -> tuple[bool, str]:
+    slot = run.dcc.dsp.dno_slot.get(run.inst.eui_of("ESME"))
+    run.note(f"the DNO slot holds {slot or 'the SMSO-era'} certificate; registration "
+             f"names {run.dcc.dsp.registered_dno.get(run.inst.eui_of('ESME'))}")
     if run.mitigate:
-        await run.send("migration: DCC places the DNO's certificate", "6.15.1", "ESME",
-                       user="dno:ukpn", RemotePartyRole="NetworkOperator")
+        await run.send("migration: the DCC places the registered DNO's certificate", "6.15.1",
+                       "ESME", user="dcc", RemotePartyRole="NetworkOperator")
     else:
-        await run.send("a wrong DNO certificate is placed", "6.15.1", "ESME", user="dno:other",
-                       RemotePartyRole="NetworkOperator")
-    change = await run.send("the DNO replaces its certificate", "6.15.1", "ESME",
+        run.note("migration left the DNO slot as it was (the DCC did not place a DNO "
+                 "certificate)")
+    change = await run.send("the registered DNO replaces its certificate", "6.15.1", "ESME",
                             user="dno:ukpn", RemotePartyRole="NetworkOperator")
-    return not change.ok, f"DNO certificate change {change.response_code}" + (
-        f" ({change.reason})" if change.reason else "")
+    return not change.ok, f"DNO certificate change {_outcome(change)}"
 
 
 @scenario("mixed-aclara", "mixed_supplier_unidentified", "aclara-ioc-mixed",
-          "supplier of dormant devices in a mixed installation")
+          "migration request for a mixed Aclara installation")
 async def _smixed(run: Run) -> tuple[bool, str]:
-    from .migration import responsible_suppliers
+    from .migration import MigrationState
 
-    declared = "supplier" if run.mitigate else None
-    suppliers = responsible_suppliers(run.dcc, declared_dormant_supplier=declared)
-    unknown = sorted(eui for eui, who in suppliers.items() if who is None)
-    run.note(f"responsible suppliers: {suppliers}")
-    return bool(unknown), (f"no responsible supplier for dormant devices {', '.join(unknown)}"
-                           if unknown else "every device has a responsible supplier")
+    before = {eui: dict(getattr(d, "credentials", {})) for eui, d in run.inst.devices.items()}
+    migration = MigrationState(run.dcc)
+    ok, text = await migration.step("request")
+    if ok:
+        ok, text = await migration.step("validate")
+    after = {eui: dict(getattr(d, "credentials", {})) for eui, d in run.inst.devices.items()}
+    untouched = before == after
+    run.note(f"migration request: {text}; outcome {migration.outcome}; devices untouched: "
+             f"{untouched}")
+    evidence = f"request {'accepted' if ok else 'rejected'} ({text}); devices untouched: " \
+               f"{untouched}"
+    if run.mitigate:
+        # Until the fix, rejecting before any change is the mitigation: no device harmed.
+        return not (migration.outcome == "rejected" and untouched), evidence
+    return not ok, evidence
 
 
 @dataclass
@@ -294,10 +332,13 @@ def _dmc_for(sc: Scenario, variant: str, dmc: str | None = None) -> tuple[Any, t
     dmc = dmc or sc.dmc
     if quirk.side == "dcc":
         spec = resolve_dmc(dmc)
-        dcc = tuple(spec.dcc_quirks) or (quirk,)
+        dcc = tuple(spec.dcc_quirks)
         if not any(q.name == sc.quirk for q in dcc):
             dcc = (*dcc, quirk)
-        return spec, (() if variant == "fixed" else dcc)
+        if variant == "fixed":
+            # The DCC fixed this defect; its other defects stay as they are.
+            dcc = tuple(q for q in dcc if q.name != sc.quirk)
+        return spec, dcc
     spec = resolve_dmc(dmc, fixed=variant == "fixed")
     return spec, tuple(spec.dcc_quirks)
 
@@ -339,6 +380,5 @@ def reproduce(issue: str, variant: str = "quirky", *, seed: int = 0,
         defect, evidence, steps = clock.run(main())
     verdict = VERDICTS[(variant, defect)]
     return Result(issue, sc.quirk, variant, spec.id, verdict, verdict == EXPECTED[variant],
-                  evidence, steps, {"id": quirk.issue, "title": quirk.title,
-                                    "severity": quirk.severity, "mitigation": quirk.mitigation,
+                  evidence, steps, {**quirk.issue_meta(), "mitigation": quirk.mitigation,
                                     "source": quirk.source})

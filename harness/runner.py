@@ -21,8 +21,8 @@ from typing import Any
 
 from s1bench.emulator import logs
 from s1bench.emulator.clock import VirtualClock
-from s1bench.emulator.srv_catalogue import SRVS
 from s1bench.firmware_profiles.quirk_base import QUIRKS, make_quirk
+from s1bench.harness.dcc.srvs import SRVS
 
 from s1bench import __version__
 
@@ -192,6 +192,10 @@ def _check(step: Step, response: Any, ctx: _Ctx) -> list[str]:
             failures.append(f"response code {response.response_code or 'missing'}, "
                             f"expected {' or '.join(allowed)}"
                             + (f" ({response.reason})" if response.reason else ""))
+        elif response.response_code == "I0" and response.device_success is False:
+            # The DCC delivered the command (I0) but the device said no.
+            failures.append(f"I0 but the device refused (MessageSuccess false): "
+                            f"{response.reason or 'no reason given'}")
     for key, value in (step.expect.get("body") or {}).items():
         got = response.body.get(key)
         if value == "present" and got is None:
@@ -228,33 +232,28 @@ def _check_alerts(want: dict[str, Any], ctx: _Ctx) -> list[str]:
 
 
 async def _run_srv(ctx: _Ctx, step: Step) -> tuple[dict[str, Any], list[str]]:
-    inst = ctx.dcc.installation
     params = {k: _subst(ctx, v) for k, v in step.params.items()}
     if ctx.mitigations and "clamp" in step.mitigate:
         for key, limit in step.mitigate["clamp"].items():
             if key in params and int(params[key]) > int(limit):
                 params[key] = int(limit)
 
-    def make_request() -> Any:
-        if step.device != "UNKNOWN":
-            return inst.request(step.value, step.device, **params)
-        request = inst.request(step.value, "CHF", **params)
-        request.request_id = type(request.request_id)(request.request_id.originator,
-                                                      inst.unknown_eui,
-                                                      request.request_id.counter)
-        return request
+    user = ctx.dcc.dsp.sender_for(step.value)
 
-    response = await ctx.dcc.submit(make_request())
+    def make_request() -> Any:
+        return ctx.dcc.request(step.value, step.device, user=user, **params)
+
+    response = await ctx.dcc.submit(make_request(), user=user)
     tries = 0
     while response.response_code is None and ctx.mitigations and tries < 3:
         # 91339/40 mitigation: a response without a code is an unconfirmed
         # outcome; ask again rather than guess.
         tries += 1
-        response = await ctx.dcc.submit(make_request())
+        response = await ctx.dcc.submit(make_request(), user=user)
     failures = _check(step, response, ctx)
     if failures and ctx.mitigations and "retry_after_s" in step.mitigate:
         await ctx.dcc.clock.sleep(float(step.mitigate["retry_after_s"]))
-        response = await ctx.dcc.submit(make_request())
+        response = await ctx.dcc.submit(make_request(), user=user)
         failures = _check(step, response, ctx)
     ex = ctx.dcc.exchanges[-1]
     return {"request": ex.request, "response": ex.response}, failures

@@ -46,3 +46,20 @@ def wall_deadline(seconds: int) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+_DCC: dict[int, Any] = {}
+
+
+def dcc(inst: Installation) -> Any:
+    """The DCC side (DSP, S1SP, DCO) in front of an installation, one per installation.
+
+    The hub speaks head-end commands only; tests that send Service Requests
+    go through the harness's DCC role, as a supplier would.
+    """
+    from s1bench.harness.dcc import DccRole
+
+    role = _DCC.get(id(inst))
+    if role is None or role.installation is not inst:
+        role = _DCC[id(inst)] = DccRole(inst)
+    return role

@@ -105,13 +105,15 @@ def test_misspelt_or_bad_param_exits_2_naming_it_and_the_known_ones(capsys, para
     assert "invalid literal" not in err and "Traceback" not in err
 
 
-def test_a_value_the_device_refuses_is_still_a_duis_rejection(capsys) -> None:
-    # Within the DCC's ranges but refused by the emulated hub: a response, not bad input.
+def test_a_value_the_device_refuses_is_a_device_refusal_not_bad_input(capsys) -> None:
+    # Within the DCC's ranges but refused by the hub's firmware (91342): the DCC delivered
+    # it (I0) and the hub said no (MessageSuccess false); exit 1, not bad input.
     code = main(["srv", "--dmc", "honeywell-elster-dormant", "--device", "chf", "--srv", "8.11",
                  "--param", "JoinTimePeriod=300", "--param", "DeviceID=00-DB-12-34-56-78-90-A4",
                  "--json"])
     result = json.loads(capsys.readouterr().out)
-    assert code == 1 and result["response_code"] == "E12"
+    assert code == 1 and result["response_code"] == "I0"
+    assert result["device_success"] is False and "255" in result["reason"]
 
 
 def test_capture_writes_a_pcap_and_key_file(tmp_path: Path, capsys) -> None:

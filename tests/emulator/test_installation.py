@@ -13,12 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from emu_helpers import UTRN, build
+from emu_helpers import UTRN, build, dcc
 from s1bench.emulator import se, zcl
 from s1bench.emulator.clock import VirtualClock
-from s1bench.emulator.installation import DCC_ORIGINATOR, REFERENCE_DMC, Installation
+from s1bench.emulator.installation import REFERENCE_DMC, Installation
 from s1bench.emulator.medium import make_medium
-from s1bench.emulator.service import RequestID, ServiceRequest, ServiceResponse
+from s1bench.harness.dcc.messages import RequestID, ServiceRequest, ServiceResponse
 
 
 def scenario(seed: int) -> tuple[list[str], dict[str, Any]]:
@@ -32,7 +32,7 @@ def scenario(seed: int) -> tuple[list[str], dict[str, Any]]:
         out: list[ServiceResponse] = []
 
         async def do(srv: str, device: str, **params: Any) -> ServiceResponse:
-            response = await inst.submit(inst.request(srv, device, **params))
+            response = await dcc(inst).send(srv, device, **params)
             out.append(response)
             return response
 
@@ -120,7 +120,7 @@ def run_one(build_request, *, setup=None, seed: int = 1) -> tuple[ServiceRespons
         if setup is not None:
             setup(inst)
         t0 = clock.monotonic()
-        response = await inst.submit(build_request(inst))
+        response = await dcc(inst).submit(build_request(inst))
         return response, clock.monotonic() - t0
 
     return clock.run(main())
@@ -136,24 +136,24 @@ def check_rejection(response: ServiceResponse, code: str, *words: str) -> None:
 
 
 def test_unsupported_srv_is_e11_with_reason() -> None:
-    response, _ = run_one(lambda i: i.request("9.9", "ESME"))
+    response, _ = run_one(lambda i: dcc(i).request("9.9", "ESME"))
     check_rejection(response, "E11", "9.9")
 
 
 def test_srv_not_for_the_device_type_is_e11() -> None:
-    response, _ = run_one(lambda i: i.request("6.5", "GSME", RMSVoltageSagThreshold=200))
+    response, _ = run_one(lambda i: dcc(i).request("6.5", "GSME", RMSVoltageSagThreshold=200))
     check_rejection(response, "E11", "6.5", "GSME")
-    response, _ = run_one(lambda i: i.request("6.7", "ESME"))
+    response, _ = run_one(lambda i: dcc(i).request("6.7", "ESME"))
     check_rejection(response, "E11", "6.7", "ESME")
-    response, _ = run_one(lambda i: i.request("8.9", "ESME"))
+    response, _ = run_one(lambda i: dcc(i).request("8.9", "ESME"))
     check_rejection(response, "E11", "8.9", "ESME")
 
 
 @pytest.mark.parametrize("target", ["00-11-22-33-44-55-66-77", "not-an-eui"])
 def test_unknown_device_is_e19(target: str) -> None:
-    response, _ = run_one(lambda i: ServiceRequest(RequestID(DCC_ORIGINATOR, target, 1), "4.1.1"))
+    response, _ = run_one(lambda i: ServiceRequest(RequestID("90-B3-D5-1F-30-01-00-00", target, 1), "4.1.1"))
     check_rejection(response, "E19")
-    assert response.to_dict()["response_id"] == f"{target}:{DCC_ORIGINATOR}:1"
+    assert response.to_dict()["response_id"] == f"{target}:90-B3-D5-1F-30-01-00-00:1"
 
 
 @pytest.mark.parametrize("srv, device, params, words", [
@@ -178,7 +178,7 @@ def test_parameter_out_of_range_is_e12_naming_the_parameter(srv, device, params,
             ppmid = inst.eui_of("PPMID")
             p.setdefault("DeviceID", ppmid)
             p.setdefault("InstallCode", inst.labels[ppmid].install_code.hex())
-        return inst.request(srv, device, **p)
+        return dcc(inst).request(srv, device, **p)
 
     response, _ = run_one(request)
     check_rejection(response, "E12", *words)
@@ -186,7 +186,7 @@ def test_parameter_out_of_range_is_e12_naming_the_parameter(srv, device, params,
 
 @pytest.mark.parametrize("device, unit", [("ESME", "kWh"), ("GSME", "m3")])
 def test_import_register_unit_follows_the_meter(device: str, unit: str) -> None:
-    response, _ = run_one(lambda i: i.request("4.1.1", device))
+    response, _ = run_one(lambda i: dcc(i).request("4.1.1", device))
     assert response.ok
     assert response.body["ImportRegisterUnit"] == unit
 
@@ -196,14 +196,16 @@ def test_a_used_utrn_is_refused_the_second_time() -> None:
 
     async def main() -> tuple[ServiceResponse, ServiceResponse, ServiceResponse]:
         inst = build(clock)
-        first = await inst.submit(inst.request("2.2", "ESME", UTRN=UTRN))
-        second = await inst.submit(inst.request("2.2", "ESME", UTRN=UTRN))
-        balance = await inst.submit(inst.request("4.3", "ESME"))
+        first = await dcc(inst).send("2.2", "ESME", UTRN=UTRN)
+        second = await dcc(inst).send("2.2", "ESME", UTRN=UTRN)
+        balance = await dcc(inst).send("4.3", "ESME")
         return first, second, balance
 
     first, second, balance = clock.run(main())
     assert first.ok and first.body["TopUpValue"] > 0
-    assert second.response_code == "E12" and "UTRN" in second.reason
+    # The DCC delivered it (I0); the meter refused the used UTRN (MessageSuccess false).
+    assert second.response_code == "I0" and second.device_success is False
+    assert not second.ok and "UTRN" in second.reason
     assert balance.body["CreditRemaining"] == first.body["CreditRemaining"]
 
 
@@ -211,7 +213,7 @@ def test_powered_off_device_gives_e21_after_the_hub_retries() -> None:
     def power_off(inst: Installation) -> None:
         inst.devices[inst.eui_of("ESME")].powered = False
 
-    response, took = run_one(lambda i: i.request("4.1.1", "ESME"), setup=power_off)
+    response, took = run_one(lambda i: dcc(i).request("4.1.1", "ESME"), setup=power_off)
     check_rejection(response, "E21", "00-DB-12-00-00-00-00-01")
     from s1bench.emulator.hub import CommsHub
 
@@ -219,7 +221,7 @@ def test_powered_off_device_gives_e21_after_the_hub_retries() -> None:
 
 
 def test_a_ppmid_that_has_not_joined_cannot_be_reached() -> None:
-    response, _ = run_one(lambda i: i.request("3.1", "PPMID", SupplierMessage="hi"))
+    response, _ = run_one(lambda i: dcc(i).request("3.1", "PPMID", SupplierMessage="hi"))
     check_rejection(response, "E20", "not joined")
 
 
@@ -230,8 +232,8 @@ def test_responses_echo_the_request_and_carry_virtual_time() -> None:
         inst = build(clock)
         out = []
         for srv in ("4.1.1", "7.4"):
-            request = inst.request(srv, "ESME")
-            response = await inst.submit(request)
+            request = dcc(inst).request(srv, "ESME")
+            response = await dcc(inst).submit(request)
             out.append((request, response, clock.now()))
         return out
 
@@ -252,9 +254,9 @@ def test_import_register_advances_with_virtual_time() -> None:
 
     async def main() -> tuple[dict, dict]:
         inst = build(clock)
-        before = (await inst.submit(inst.request("4.1.1", "ESME"))).body
+        before = (await dcc(inst).send("4.1.1", "ESME")).body
         await clock.sleep(10 * 3600)
-        after = (await inst.submit(inst.request("4.1.1", "ESME"))).body
+        after = (await dcc(inst).send("4.1.1", "ESME")).body
         return before, after
 
     before, after = clock.run(main())
@@ -268,7 +270,7 @@ def test_supply_disable_then_read_reports_disabled() -> None:
 
     async def main() -> list[ServiceResponse]:
         inst = build(clock)
-        return [await inst.submit(inst.request(s, "ESME")) for s in ("7.2", "7.4", "7.1", "7.4")]
+        return [await dcc(inst).send(s, "ESME") for s in ("7.2", "7.4", "7.1", "7.4")]
 
     bodies = [r.body["SupplyStatus"] for r in clock.run(main())]
     assert bodies == ["Disabled", "Disabled", "Enabled", "Enabled"]
@@ -300,8 +302,8 @@ def test_alert_disabled_with_6_22_is_not_relayed() -> None:
 
     async def main() -> tuple[ServiceResponse, list]:
         inst = build(clock)
-        response = await inst.submit(inst.request("6.22", "ESME", AlertCode="8F84",
-                                                  Setting="Disable"))
+        response = await dcc(inst).send("6.22", "ESME", AlertCode="8F84",
+                                                  Setting="Disable")
         esme = inst.devices[inst.eui_of("ESME")]
         esme.raise_alert(0x8F84)
         esme.raise_alert(0x8F35)
@@ -322,12 +324,12 @@ def test_join_window_longer_than_254_s_is_split_and_the_ppmid_joins() -> None:
         inst = build(clock, seed=4)
         inst.start()
         ppmid = inst.eui_of("PPMID")
-        add = await inst.submit(inst.request(
+        add = await dcc(inst).send(
             "8.11", "CHF", DeviceID=ppmid, JoinTimePeriod=600,
-            InstallCode=inst.labels[ppmid].install_code.hex()))
+            InstallCode=inst.labels[ppmid].install_code.hex())
         await clock.sleep(601)
-        log = await inst.submit(inst.request("8.9", "CHF"))
-        message = await inst.submit(inst.request("3.1", "PPMID", SupplierMessage="Hello"))
+        log = await dcc(inst).send("8.9", "CHF")
+        message = await dcc(inst).send("3.1", "PPMID", SupplierMessage="Hello")
         return add, list(inst.hub.permit_durations_sent), log, message
 
     add, permits, log, message = clock.run(main())
@@ -345,7 +347,7 @@ def test_no_join_without_the_device_in_the_log() -> None:
         inst = build(clock, seed=4)
         inst.start()
         await clock.sleep(3600)
-        return await inst.submit(inst.request("8.9", "CHF"))
+        return await dcc(inst).send("8.9", "CHF")
 
     log = clock.run(main())
     assert all(d["DeviceType"] != "PPMID" for d in log.body["DeviceLog"])
@@ -360,8 +362,8 @@ def test_reading_a_long_event_log_succeeds() -> None:
         inst = build(clock)
         for _ in range(8):
             for srv in ("7.2", "7.1"):
-                assert (await inst.submit(inst.request(srv, "ESME"))).ok
-        return await inst.submit(inst.request("6.13", "ESME"))
+                assert (await dcc(inst).send(srv, "ESME")).ok
+        return await dcc(inst).send("6.13", "ESME")
 
     response = clock.run(main())
     assert response.response_code == "I0", response.reason
@@ -377,13 +379,13 @@ def test_a_malformed_device_answer_becomes_a_response_not_an_exception() -> None
 
         esme.cmd_0705_04 = cmd_0705_04
 
-    response, _ = run_one(lambda i: i.request("2.2", "ESME", UTRN=UTRN), setup=short_answer)
+    response, _ = run_one(lambda i: dcc(i).request("2.2", "ESME", UTRN=UTRN), setup=short_answer)
     assert isinstance(response, ServiceResponse)
     assert response.response_code not in (None, "I0")
 
 
 def test_virtual_clock_epoch_shows_in_response_times() -> None:
-    response, took = run_one(lambda i: i.request("4.1.1", "ESME"))
+    response, took = run_one(lambda i: dcc(i).request("4.1.1", "ESME"))
     from s1bench.emulator.clock import DEFAULT_EPOCH
 
     assert DEFAULT_EPOCH <= response.response_datetime <= DEFAULT_EPOCH + timedelta(seconds=1)

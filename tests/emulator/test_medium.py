@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from emu_helpers import build
+from emu_helpers import build, dcc
 from s1bench.emulator import aps, mac, mgmt, nwk, se, zcl
 from s1bench.emulator.clock import VirtualClock
 from s1bench.emulator.medium import available_media, make_medium
@@ -302,7 +302,7 @@ def test_malformed_frames_are_counted_and_dropped_without_raising() -> None:
             inst.medium.send(Outsider(), raw)
             await asyncio.sleep(0.1)
             counts[name] = inst.medium.stats.malformed - before
-        ok = (await inst.submit(inst.request("4.1.1", "ESME"))).ok
+        ok = (await dcc(inst).send("4.1.1", "ESME")).ok
         return counts, errors, ok
 
     counts, errors, still_works = clock.run(main())

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
-from emu_helpers import UTRN, build
+from emu_helpers import UTRN, build, dcc
 from s1bench.emulator import aps, mac, nwk, se, zcl, zdo
 from s1bench.emulator.clock import VirtualClock
 
@@ -287,10 +287,10 @@ def session() -> tuple[list[bytes], bytes]:
             ("8.11", "CHF", {"DeviceID": ppmid, "JoinTimePeriod": 300,
                              "InstallCode": inst.labels[ppmid].install_code.hex()}),
         ]:
-            response = await inst.submit(inst.request(srv, device, **params))
+            response = await dcc(inst).send(srv, device, **params)
             assert response.ok, (srv, response.reason)
         await asyncio.sleep(310)
-        assert (await inst.submit(inst.request("3.1", "PPMID", SupplierMessage="Hi"))).ok
+        assert (await dcc(inst).send("3.1", "PPMID", SupplierMessage="Hi")).ok
         inst.medium.close()
         return recorder.frames, inst.hub.network_key
 

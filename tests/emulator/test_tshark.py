@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emu_helpers import UTRN, build
+from emu_helpers import UTRN, build, dcc
 from s1bench.emulator.capture import read_key_file, tshark_key_args
 from s1bench.emulator.clock import VirtualClock
 
@@ -81,7 +81,7 @@ def session(tmp_path_factory) -> Session:
         out.network_key = inst.hub.network_key
 
         async def do(name: str, srv: str, device: str, **params: Any) -> None:
-            response = await inst.submit(inst.request(srv, device, **params))
+            response = await dcc(inst).send(srv, device, **params)
             assert response.ok, (srv, response.reason)
             out.responses[name] = response
 

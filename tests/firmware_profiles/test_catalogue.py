@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from s1bench.emulator.srv_catalogue import SRVS
+from s1bench.harness.dcc.srvs import SRVS
 from s1bench.firmware_profiles.catalogue import (
     DEVICE_TYPES,
     Catalogue,
@@ -107,8 +107,8 @@ def test_quirks_sit_where_the_seeds_put_them(cat: Catalogue) -> None:
         "aclara-ioc-chf": {"key_rotation_unconfirmed"},
         "itron-esme": {"alert_flood", "dumb_after_migration"},
         "itron-gsme": {"gas_flow_once_per_day"},
-        "honeywell-elster-chf": {"join_window_limit", "response_code_missing"},
-        "secure-liberty-110-esme": {"boost_unavailable_after_enrolment"},
+        # 91339/91340 and Liberty 110's restriction are the DCC's (dmcs.toml), not firmware.
+        "honeywell-elster-chf": {"join_window_limit"},
     }
     actual = {p.id: set(p.quirk_names) for p in cat.profiles.values() if p.is_quirky}
     assert actual == expected
@@ -163,7 +163,7 @@ def test_match_ignores_case_and_spacing_and_gives_fresh_quirks(cat: Catalogue) -
     first = cat.match("  honeywell   ELSTER ", "he-ch1", "5.0.3")
     second = cat.match("Honeywell Elster", "HE-CH1", "5.0.3")
     assert first.profile is second.profile
-    assert first.quirk_names == ("join_window_limit", "response_code_missing")
+    assert first.quirk_names == ("join_window_limit",)
     assert first.quirks[0] is not second.quirks[0]
 
 
@@ -202,11 +202,11 @@ def test_fixed_version_for_an_absent_quirk_is_a_lookup_error(cat: Catalogue) -> 
         cat.profile("aclara-ioc-esme").fixed_version_for("alert_flood")
 
 
-def test_honeywell_elster_hub_fixes_in_two_steps(cat: Catalogue) -> None:
+def test_honeywell_elster_hub_fixes_91342_in_5_2(cat: Catalogue) -> None:
     hub = cat.profile("honeywell-elster-chf")
-    assert hub.fixed_version_for("response_code_missing") == "5.1.0"
     assert hub.fixed_version_for("join_window_limit") == "5.2.0"
     assert cat.match("Honeywell Elster", "HE-CH1", "5.1.5").quirk_names == ("join_window_limit",)
+    assert cat.match("Honeywell Elster", "HE-CH1", "5.2.0").quirk_names == ()
 
 
 # --------------------------------------------------------------------------- DMCs
@@ -240,7 +240,10 @@ def test_a_dmc_resolves_to_its_devices(cat: Catalogue) -> None:
     ("dmc_id", "dcc"),
     [
         ("itron-active", ("cos_alert_dropped",)),
-        ("honeywell-elster-dormant", ("cos_alert_dropped",)),
+        ("honeywell-elster-dormant", ("cos_alert_dropped", "response_code_missing_91339",
+                                      "response_code_missing_91340")),
+        ("secure-liberty-110-dormant", ("boost_services_restricted",)),
+        ("reference-wrong-dno", ("dno_certificate_locked",)),
         ("aclara-ioc-mixed", ("mixed_supplier_unidentified",)),
         ("itron-dormant", ()),
         ("aclara-ioc-active", ()),
@@ -310,7 +313,9 @@ def test_fixed_variant_has_no_device_quirks(cat: Catalogue, dmc_id: str) -> None
 def test_fixed_variant_versions(cat: Catalogue) -> None:
     fixed = cat.fixed_variant("itron-dormant-dumb")
     assert fixed.device("ESME").firmware_version == "3.0.0"
-    assert fixed.device("GSME").firmware_version == "3.0.0"
+    # The dormant entry's GSME carries no quirk (91333 is Itron Active's): nothing to fix.
+    assert fixed.device("GSME").firmware_version == "2.1.0"
+    assert cat.fixed_variant("itron-active").device("GSME").firmware_version == "3.0.0"
     assert cat.fixed_variant("honeywell-elster-dormant").device("CHF").firmware_version == "5.2.0"
 
 

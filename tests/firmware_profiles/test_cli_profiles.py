@@ -48,7 +48,7 @@ def test_list_json_has_every_profile_and_dmc(capsys: pytest.CaptureFixture[str])
     }
     assert itron["fixed_versions"] == {"alert_flood": "3.0.0", "dumb_after_migration": "3.0.0"}
     active = next(d for d in data["dmcs"] if d["id"] == "itron-active")
-    assert active["devices"]["GSME"]["quirks"] == {"gas_flow_once_per_day": {"period_s": 86400}}
+    assert active["devices"]["GSME"]["quirks"] == {"gas_flow_once_per_day": {}}
     assert list(active["dcc_quirks"]) == ["cos_alert_dropped"]
 
 
@@ -56,12 +56,10 @@ def test_show_profile_explains_each_quirk(capsys: pytest.CaptureFixture[str]) ->
     code, out, err = run(capsys, "show", "honeywell-elster-chf")
     assert code == 0, err
     assert "Honeywell Elster" in out and "HE-CH1" in out
-    for name in ("join_window_limit", "response_code_missing"):
-        described = make_quirk(name).describe()
-        assert described["title"] in out
-        assert described["behaviour"] in out
-        assert described["mitigation"] in out
-    assert "fixed in firmware 5.1.0" in out
+    described = make_quirk("join_window_limit").describe()
+    assert described["title"] in out
+    assert described["behaviour"] in out
+    assert described["mitigation"] in out
     assert "fixed in firmware 5.2.0" in out
     assert "honeywell-elster-dormant (CHF 5.0.3)" in out
 
@@ -111,9 +109,9 @@ def test_show_dmc_json(capsys: pytest.CaptureFixture[str]) -> None:
     esme = data["devices"]["ESME"]
     assert esme["model"] == "Liberty 110"
     assert {"7.5", "7.6", "7.9", "7.10", "7.11"} <= set(esme["srvs"])
-    assert [q["name"] for q in esme["quirks"]] == ["boost_unavailable_after_enrolment"]
-    assert esme["quirks"][0]["fixed_in"] == "1.5.0"
-    assert data["dcc_quirks"] == []
+    # The device has no quirk: the restriction is the S1SP's service definition.
+    assert esme["quirks"] == []
+    assert [q["name"] for q in data["dcc_quirks"]] == ["boost_services_restricted"]
 
     code, out, _ = run(capsys, "show", "secure-liberty-110-dormant-se1", "--json")
     assert json.loads(out)["parent"] == "secure-liberty-110-dormant"

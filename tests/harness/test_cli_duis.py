@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from s1bench.emulator.srv_catalogue import SRVS
+from s1bench.harness.dcc.srvs import SRVS
 from s1bench.harness.cli import main
 from s1bench.harness.duis_xml import RESPONSE_CODES, SR_NS, load_schema, validate
 
@@ -30,8 +30,11 @@ I0_SRVS = {
 KNOWN_REJECTIONS = {
     # WANAlert/HANAlert lists, not the catalogue's AlertCode/Setting.
     "GCS20_6.22_SUCCESS_REQUEST_DUIS.XML": "E12",
+}
+#: Delivered by the DCC (I0) but refused by the device (MessageSuccess false).
+DEVICE_REFUSALS = {
     # Runs after CS04ACCritical (8.8.1) already unjoined the PPMID from the ESME.
-    "CS04ACNonCritical_8.8.2_SUCCESS_REQUEST_DUIS.XML": "E12",
+    "CS04ACNonCritical_8.8.2_SUCCESS_REQUEST_DUIS.XML",
 }
 
 
@@ -105,14 +108,18 @@ def test_supported_srvs_execute_to_i0_rest_are_rejected(reference_run: Any) -> N
         srv, code = entry["srv"], entry["response_code"]
         if name in KNOWN_REJECTIONS:
             assert code == KNOWN_REJECTIONS[name], (name, entry["reason"])
+        elif name in DEVICE_REFUSALS:
+            assert (code, entry["device_success"]) == ("I0", False), (name, entry["reason"])
         elif srv in I0_SRVS:
             assert code == "I0", (name, entry["reason"])
         elif srv not in SRVS:
             assert code == "E11", (name, entry["reason"])
         else:
             assert code == "I0", (name, entry["reason"])  # e.g. 6.13, 6.15.1, 6.22, 8.8.x
+        if code == "I0" and name not in DEVICE_REFUSALS:
+            assert entry["device_success"] is True, (name, entry["reason"])
     counts = Counter(e["response_code"] for e in index["files"])
-    assert counts == {"I0": 95, "E11": 200, "E12": 2}
+    assert counts == {"I0": 96, "E11": 200, "E12": 1}
 
 
 def test_absent_device_type_gets_e19(tmp_path: Path) -> None:

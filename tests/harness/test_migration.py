@@ -89,11 +89,13 @@ def test_dumb_device_is_the_dumb_outcome() -> None:
     assert "dumb" in results[2][1]
 
 
-def test_mixed_aclara_stalls_before_any_change() -> None:
+def test_mixed_aclara_is_rejected_before_any_change() -> None:
+    # Seed 001: "unable to progress", mixed entries not requested: rejected, not stalled.
     state, results, _ = _migrate(resolve_dmc("aclara-ioc-mixed"))
-    assert state.outcome == "stalled"
+    assert state.outcome == "rejected"
     assert results[0][0] is False
-    assert "no responsible supplier" in results[0][1]
+    assert "no responsible supplier" in results[0][1] and "not on the EPCL" in results[0][1]
+    assert all(ok is False for ok, _ in results[1:])  # nothing after the request ran
 
 
 def test_not_on_the_epcl_is_rejected() -> None:

@@ -20,7 +20,7 @@ import pytest
 import structlog
 from s1bench.emulator import logs
 from s1bench.emulator.clock import DEFAULT_EPOCH
-from s1bench.emulator.service import eui64_int
+from s1bench.emulator.headend import eui64_int
 from s1bench.harness.packs import load_pack
 from s1bench.harness.runner import run_packs
 

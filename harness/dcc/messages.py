@@ -1,35 +1,22 @@
-"""Service Requests and Responses as they cross the hub's WAN side.
+"""Service Requests and Responses as the DCC's DUIS interface carries them.
 
 Shapes follow DUIS (see ../shared/DOMAIN.md): a RequestID is
 ``originator:target:counter`` in EUI-64 form, a response echoes the SRV and
 carries a ResponseCode from the DUIS 5.4 schema's closed list. A response may
-arrive *without* a code (Testing Issues 91339/91340), so ``response_code`` is
-optional and consumers must treat ``None`` as an unconfirmed outcome.
+arrive *without* a code (Testing Issues 91339/91340, an S1SP defect), so
+``response_code`` is optional and consumers must treat ``None`` as an
+unconfirmed outcome. These live on the DCC side: the comms hub speaks
+head-end commands (:mod:`s1bench.emulator.headend`) and never sees them.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-_EUI_RE = re.compile(r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$")
-
-
-def eui64_str(value: int) -> str:
-    """Format an EUI-64 the way DUIS writes it: eight dash-separated hex bytes."""
-    raw = value.to_bytes(8, "big").hex().upper()
-    return "-".join(raw[i : i + 2] for i in range(0, 16, 2))
-
-
-def eui64_int(text: str) -> int:
-    """Parse a DUIS EUI-64; raises ValueError naming the bad text."""
-    norm = text.strip().upper()
-    if not _EUI_RE.match(norm):
-        raise ValueError(f"not an EUI-64 (expected 8 dash-separated hex bytes): {text!r}")
-    return int(norm.replace("-", ""), 16)
+from s1bench.emulator.headend import eui64_int
 
 
 class ResponseCode(StrEnum):
@@ -42,22 +29,30 @@ class ResponseCode(StrEnum):
 
     SUCCESS = "I0"
     ACKNOWLEDGED = "I99"
-    #: SRV not compatible with the target device type, or not supported by the DMC.
+    #: Invalid user or user role (the originator is not a known DCC user).
+    INVALID_USER = "E1"
+    #: The user's role is not eligible for this SRV (the DSP's role table).
+    ROLE_NOT_PERMITTED = "E2"
+    #: Invalid user status (a suspended user).
+    USER_STATUS = "E3"
+    #: User role not authorised for the device at that time (DSP access control).
+    USER_NOT_AUTHORISED = "E4"
+    #: Device SMI status incompatible with the SRV (e.g. not commissioned).
+    DEVICE_STATUS = "E5"
+    #: SRV not compatible with the target device type, or not in the DMC's service definition.
     SRV_NOT_FOR_DEVICE = "E11"
     #: Command variant not applicable. s1bench also uses it when the request's
     #: parameters fail validation (missing, malformed, out of range) because
     #: the public DUIS table gives no closer general code.
     NOT_APPLICABLE = "E12"
-    #: User role not authorised for the device at that time (DSP access control).
-    USER_NOT_AUTHORISED = "E4"
-    #: Device SMI status incompatible with the SRV (e.g. a dumb device).
-    DEVICE_STATUS = "E5"
     #: Device does not exist (not in the installation / inventory).
     UNKNOWN_DEVICE = "E19"
     #: Cannot establish communications with the device.
     NO_COMMS = "E20"
     #: No response from the device.
     NO_RESPONSE = "E21"
+    #: Time-out of a future-dated command.
+    FUTURE_DATED_TIMEOUT = "E30"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +90,8 @@ class ServiceRequest:
     srv: str
     params: dict[str, Any] = field(default_factory=dict)
     command_variant: int = 1
+    #: A future-dated request's execution time (DUIS ExecutionDateTime), if any.
+    execution_datetime: datetime | None = None
 
     @property
     def target(self) -> str:
@@ -103,7 +100,12 @@ class ServiceRequest:
 
 @dataclass(slots=True)
 class ServiceResponse:
-    """What comes back on the WAN side; ``response_code`` None means it was lost."""
+    """What the DCC answers; ``response_code`` None means the S1SP lost it.
+
+    ``device_success`` is the SMETS1 response's ``MessageSuccess``: the DCC
+    carried the command (I0) but the device refused it. ``outcome`` is the
+    hub's device-level status the S1SP translated (``done``, ``refused``...).
+    """
 
     request_id: RequestID
     srv: str
@@ -112,10 +114,16 @@ class ServiceResponse:
     response_datetime: datetime
     #: Why a rejection happened, in words a test engineer can act on.
     reason: str | None = None
+    device_success: bool | None = None
+    outcome: str | None = None
+    #: Which DCC part answered: dsp, s1sp or dco.
+    answered_by: str = "s1sp"
+    #: The ZCL / device status of a refusal (SMETS1Debug's ResponseCode).
+    device_status: int | None = None
 
     @property
     def ok(self) -> bool:
-        return self.response_code == ResponseCode.SUCCESS
+        return self.response_code == ResponseCode.SUCCESS and self.device_success is not False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -125,28 +133,14 @@ class ServiceResponse:
             "response_code": self.response_code,
             "response_datetime": self.response_datetime.isoformat().replace("+00:00", "Z"),
             "body": self.body,
+            "answered_by": self.answered_by,
         }
+        if self.device_success is not None:
+            out["device_success"] = self.device_success
+        if self.outcome:
+            out["outcome"] = self.outcome
+        if self.device_status is not None:
+            out["device_status"] = self.device_status
         if self.reason:
             out["reason"] = self.reason
         return out
-
-
-@dataclass(slots=True, frozen=True)
-class Alert:
-    """A device or hub alert relayed to the WAN side (DUIS DeviceAlertMessage).
-
-    ``code`` is the alert code in hex as DUIS writes it (e.g. ``8F84``).
-    """
-
-    code: str
-    device: str
-    raised_at: datetime
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "device": self.device,
-            "raised_at": self.raised_at.isoformat().replace("+00:00", "Z"),
-            "detail": self.detail,
-        }

@@ -1,4 +1,4 @@
-"""The Service Reference Variants the emulator knows: names, targets, parameters.
+"""The Service Reference Variants the DCC side knows: names, targets, parameters.
 
 Names are DUIS's own (from the request templates' body element). Parameter
 names are the DUIS leaf element names, so a DUIS XML body maps onto them
@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-ESME, GSME, CHF, PPMID, IHD = "ESME", "GSME", "CHF", "PPMID", "IHD"
+from s1bench.emulator.devices import CHF, ESME, GSME, IHD, PPMID
+
+__all__ = ["CHF", "ESME", "GSME", "IHD", "PPMID", "SRVS", "ParamSpec", "SrvSpec"]
 METERS = (ESME, GSME)
 
 
@@ -95,7 +97,7 @@ class ParamSpec:
                 raise ValueError(f"{text!r} has more than {self.maximum} digits")
             return text
         if self.kind == "eui64":
-            from .service import eui64_int, eui64_str
+            from s1bench.emulator.headend import eui64_int, eui64_str
 
             return eui64_str(eui64_int(str(value)))
         text = str(value)

@@ -1,0 +1,161 @@
+"""The DCC side as the harness plays it: DSP, then DCO and S1SP, then the hub.
+
+A test sends Service Requests through :class:`DccRole` and sees only what a
+DCC user sees: responses, alerts, timings. The DSP checks the request, the
+S1SP (with the DCO's dual control for critical commands) turns it into a
+head-end command for the installation's hub and writes the response. The
+DCC-side defects of DOMAIN.md (61224, risk 9, 91339/91340, mixed-Aclara,
+Liberty 110's restriction) are switched on per DMC and act in those parts,
+never in the emulated hub or devices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from s1bench.emulator.installation import Installation
+
+from .dco import Dco
+from .dsp import Dsp, User
+from .messages import RequestID, ServiceRequest, ServiceResponse
+from .s1sp import S1sp
+
+log = structlog.get_logger("s1bench.dcc")
+
+#: Request parameters that carry key material: recorded as a length only.
+SECRET_PARAMS = ("InstallCode",)
+
+#: The DNO every emulated meter is registered to (registration data, risk 9).
+REGISTERED_DNO = "dno:ukpn"
+
+
+def redacted_params(params: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in params.items():
+        if key.startswith("__"):
+            continue
+        if key in SECRET_PARAMS and value is not None:
+            out[key] = f"<redacted {len(str(value)) // 2} bytes>"
+        else:
+            out[key] = value if isinstance(value, str | int | float | bool) or value is None \
+                else str(value)
+    return out
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request and what came back, as the run record keeps it."""
+
+    request: dict[str, Any]
+    response: dict[str, Any]
+    user: str
+
+    @property
+    def code(self) -> str | None:
+        return self.response.get("response_code")
+
+
+@dataclass
+class DccRole:
+    installation: Installation
+    dcc_quirks: tuple[Any, ...] = ()
+    seed: int = 0
+    mitigations: bool = False
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.dco = Dco()
+        self.dsp = Dsp(self.installation.clock, dcc_quirks=self.dcc_quirks)
+        self.s1sp = S1sp(self.installation, self.dcc_quirks, self.seed, self.dco)
+        self._counters: dict[str, int] = {}
+        locked = self.quirk("dno_certificate_locked")
+        for eui, label in self.installation.labels.items():
+            if label.device_type == "ESME":
+                self.dsp.registered_dno[eui] = REGISTERED_DNO
+                if locked is not None and locked.values["wrong_dno"]:
+                    # The pre-migration operator left another DNO's certificate in the slot.
+                    self.dsp.dno_slot[eui] = locked.values["wrong_dno"]
+
+    def quirk(self, name: str) -> Any | None:
+        return next((q for q in self.dcc_quirks if q.name == name), None)
+
+    @property
+    def clock(self) -> Any:
+        return self.installation.clock
+
+    @property
+    def dcc_alerts(self) -> list[dict[str, Any]]:
+        return self.s1sp.dcc_alerts
+
+    def user(self, name: str) -> User:
+        found = self.dsp.user(name)
+        if found is None:
+            raise KeyError(f"no DCC user {name!r} (known: {', '.join(sorted(self.dsp.users))})")
+        return found
+
+    def request(self, srv: str, device_type: str, *, user: str | None = None,
+                **params: Any) -> ServiceRequest:
+        """A request with the user's next RequestID counter, as a DCC user would build it.
+
+        Without ``user`` the request is sent as a user whose role may send the
+        SRV (the supplier where it may), so a test is not rejected E2 by accident.
+        """
+        eui = self.user(user or self.dsp.sender_for(srv)).eui
+        self._counters[eui] = self._counters.get(eui, 0) + 1
+        target = self.installation.eui_of(device_type) if device_type != "UNKNOWN" \
+            else self.installation.unknown_eui
+        return ServiceRequest(RequestID(eui, target, self._counters[eui]), srv, params)
+
+    async def send(self, srv: str, device_type: str, *, user: str | None = None,
+                   **params: Any) -> ServiceResponse:
+        user = user or self.dsp.sender_for(srv)
+        return await self.submit(self.request(srv, device_type, user=user, **params), user=user)
+
+    def _device_type(self, eui: str) -> str | None:
+        label = self.installation.labels.get(eui.upper())
+        return label.device_type if label else None
+
+    async def submit(self, request: ServiceRequest, *, user: str | None = None) -> ServiceResponse:
+        """DSP checks first; then the S1SP carries it out; DCC alerts follow the response.
+
+        ``user`` names the sender; without it the RequestID's originator says
+        who it is (as for a DUIS document).
+        """
+        who = self.dsp.user(user) if user else self.dsp.user_by_eui(request.request_id.originator)
+        device_type = self._device_type(request.target)
+        refusal = self.dsp.check(request, who, device_type)
+        if refusal is not None:
+            response = refusal
+        else:
+            assert who is not None and device_type is not None
+            await self.dsp.hold_until(request)
+            response = await self.s1sp.carry_out(request, device_type)
+            self.dsp.after(request, response, who)
+            self.s1sp.after(request, response)
+        log.info("service response", request_id=str(request.request_id), srv=request.srv,
+                 response_code=response.response_code, answered_by=response.answered_by,
+                 device_success=response.device_success, reason=response.reason)
+        name = who.name if who else (user or request.request_id.originator)
+        self.exchanges.append(Exchange(
+            {"request_id": str(request.request_id), "srv": request.srv,
+             "target": request.target, "params": redacted_params(request.params)},
+            response.to_dict(), name))
+        return response
+
+    def reconcile_cos_alerts(self) -> int:
+        """61224 mitigation: send the loss alert for every completed CoS that lacks one."""
+        alerted = {a["request_id"] for a in self.dcc_alerts}
+        sent = 0
+        for ex in self.exchanges:
+            if ex.request["srv"] == "6.23" and ex.code == "I0" and \
+                    ex.response.get("device_success", True) and \
+                    ex.request["request_id"] not in alerted:
+                self.dcc_alerts.append({"alert": "CoS loss alert", "device": ex.request["target"],
+                                        "request_id": ex.request["request_id"],
+                                        "raised_at": self.clock.now().isoformat(),
+                                        "reconciled": True})
+                sent += 1
+        return sent
