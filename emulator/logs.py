@@ -95,9 +95,26 @@ def bound_to_test(*, dmc: str, pack: str, test: str, clock: Any = None) -> Itera
             yield
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was set up.
+
+    Holding the stream of the moment breaks as soon as it is swapped and closed
+    (a test's capture, a redirected CLI run): the next warning would raise.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure(level: str = "warning", json: bool | None = None, stream: Any = None) -> None:
     """Configure structlog once per process; ``json=None`` decides by the terminal."""
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()
     if json is None:
         json = not stream.isatty()
     renderer: Any = (structlog.processors.JSONRenderer(sort_keys=True) if json

@@ -135,7 +135,7 @@ class _ResponseCodeMissing(Quirk):
     side = "dcc"
     device_types = ("CHF",)
     severity = 2
-    behaviour = "a seeded proportion of Service Responses leave the S1SP with no ResponseCode"
+    behaviour = "a seeded proportion of Service Responses leave the S1SP without a response code"
     mitigation = "treat a response without a code as unconfirmed and re-read the outcome"
     source = "seed 000 §4.4 (Honeywell Elster Dormant)"
     params: ClassVar[dict[str, QuirkParam]] = {

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-
 from s1bench.emulator.installation import Installation
 
 from .dco import Dco

@@ -151,7 +151,8 @@ def test_srv_not_for_the_device_type_is_e11() -> None:
 
 @pytest.mark.parametrize("target", ["00-11-22-33-44-55-66-77", "not-an-eui"])
 def test_unknown_device_is_e19(target: str) -> None:
-    response, _ = run_one(lambda i: ServiceRequest(RequestID("90-B3-D5-1F-30-01-00-00", target, 1), "4.1.1"))
+    originator = "90-B3-D5-1F-30-01-00-00"
+    response, _ = run_one(lambda i: ServiceRequest(RequestID(originator, target, 1), "4.1.1"))
     check_rejection(response, "E19")
     assert response.to_dict()["response_id"] == f"{target}:90-B3-D5-1F-30-01-00-00:1"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from s1bench.harness.dcc.srvs import SRVS
 from s1bench.firmware_profiles.catalogue import (
     DEVICE_TYPES,
     Catalogue,
@@ -15,6 +14,7 @@ from s1bench.firmware_profiles.catalogue import (
     load_catalogue,
 )
 from s1bench.firmware_profiles.quirk_base import QUIRKS, Quirk
+from s1bench.harness.dcc.srvs import SRVS
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from s1bench.harness.dcc.srvs import SRVS
 from s1bench.harness.cli import main
+from s1bench.harness.dcc.srvs import SRVS
 from s1bench.harness.duis_xml import RESPONSE_CODES, SR_NS, load_schema, validate
 
 SHARED = Path(os.environ.get("S1BENCH_SHARED") or Path(__file__).resolve().parents[3] / "shared")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from s1bench.harness import duis_xml
 from s1bench.harness.dcc.messages import RequestID, ResponseCode, ServiceResponse
 from s1bench.harness.dcc.srvs import SRVS
-from s1bench.harness import duis_xml
 from s1bench.harness.duis_xml import (
     DuisError,
     iter_templates,
