@@ -199,8 +199,10 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
 
     from .builder import build_installation, resolve_dmc
     from .dcc import DccRole
+    from .dcc.documents import render_service_response
     from .dcc.messages import RequestID, ServiceRequest
-    from .duis_xml import DuisError, parse_request, render_missing_code_note, render_response
+    from .dcc.signing import S1spSigner
+    from .duis_xml import DuisError, parse_request, render_missing_code_note
 
     # 1. Read everything first: one bad file means nothing runs, nothing is written.
     paths = _expand([str(f) for f in files])
@@ -297,7 +299,9 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
     with progress_bar(f"duis {len(requests)} request(s)", enabled=not quiet) as progress:
         clock.run(main())
 
-    # 2. Write the responses and the index.
+    # 2. Write the responses, the S1SP's certificate and the index.
+    signer = S1spSigner(seed)
+    certificate = signer.write_certificate(out / "s1sp-certificate.pem")
     used: set[str] = set()
     missing = 0
     for entry, response in zip(entries, responses, strict=True):
@@ -313,7 +317,8 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
             missing += 1
         else:
             try:
-                xml = render_response(response)
+                xml, entry["shape"] = render_service_response(
+                    response, signer, device_type=entry["emulated_device_type"])
             except DuisError as exc:
                 # A code outside the DUIS list (or similar): keep the run going, say so.
                 name = f"{stem}.error.json"
@@ -325,7 +330,8 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
                 name = f"{stem}.response.xml"
                 (out / name).write_bytes(xml)
         entry["output"] = name
-    index = {"dmc": spec.id, "seed": seed, "setup": setup, "files": entries}
+    index = {"dmc": spec.id, "seed": seed, "setup": setup, "files": entries,
+             "s1sp_certificate": certificate.name}
     (out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
 
     if as_json:

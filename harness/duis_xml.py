@@ -407,13 +407,10 @@ def render_response(response: ServiceResponse, *, schema_version: str = "5.4") -
 
     * the other ``sr:ResponseMessage`` payloads (``DSPInventory``,
       ``DSPScheduleID``, ...) are DSP-generated content, not device data;
-    * ``sr:SMETS1ResponseMessage`` requires an ``sr:SMETS1SignedResponse``
-      with a mandatory ``ds:Signature`` (we would have to forge one) whose
-      ``ra:ResponsePayload/SMETSData`` members are closed per-SRV types
-      extending ``ra:ServiceRequestBaseType`` (``UpdateHANDeviceLogRsp``
-      takes no children at all, ``ReadInstantaneousImportRegistersRsp`` needs
-      an Electricity/Gas structure), so a dict such as
-      ``{"ImportRegister": 12345}`` has nowhere to go;
+    * ``sr:SMETS1ResponseMessage`` is for what a SMETS1 device answered: the
+      S1SP's signed, typed ``SMETSData`` (see
+      :mod:`s1bench.harness.dcc.documents`, which uses this function only for
+      rejections and for what has no SMETS1 element, such as 8.2);
     * ``ra:GBCSData`` is also base64 but its ``type`` attribute admits only
       gbcs|dlms|zigbeePlain|zigbeeCiphered, so it would be no more honest.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 from collections import Counter
 from pathlib import Path
@@ -157,3 +158,41 @@ def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     printed = json.loads(capsys.readouterr().out)
     assert printed["files"][0]["response_code"] == "I0"
     assert printed["files"][0]["output"] == "ECS42_7.1_SUCCESS_REQUEST_DUIS.response.xml"
+
+
+def test_device_answers_are_signed_smets1_responses(reference_run: Any) -> None:
+    from s1bench.harness.dcc.smets_response import SMETS_ELEMENT, verify_smets1_response
+
+    _, out, index = reference_run
+    certificate = (out / index["s1sp_certificate"]).read_bytes()
+    assert b"PRIVATE" not in certificate
+    signed = [e for e in index["files"] if e.get("shape") == "SMETS1ResponseMessage"]
+    assert len(signed) == 95
+    for entry in index["files"]:
+        # Every I0 the S1SP wrote for a device with an MMC element is signed SMETS1 data.
+        if entry["response_code"] == "I0" and entry["srv"] in SMETS_ELEMENT:
+            assert entry["shape"] == "SMETS1ResponseMessage", entry["file"]
+    for entry in signed:
+        xml = (out / entry["output"]).read_bytes()
+        element, _ = verify_smets1_response(xml, certificate)
+        assert element == SMETS_ELEMENT[entry["srv"]], entry["file"]
+    refused = next(e for e in signed if e["device_success"] is False)
+    assert b'MessageSuccess="false"' in (out / refused["output"]).read_bytes()
+
+
+def test_a_tampered_signed_response_fails_verification(reference_run: Any) -> None:
+    from s1bench.harness.dcc.signing import SignatureInvalid
+    from s1bench.harness.dcc.smets_response import verify_smets1_response
+
+    _, out, index = reference_run
+    certificate = (out / index["s1sp_certificate"]).read_bytes()
+    entry = next(e for e in index["files"] if e["srv"] == "4.1.1"
+                 and e.get("shape") == "SMETS1ResponseMessage")
+    xml = (out / entry["output"]).read_bytes()
+    value = re.search(rb"<ra:Value>(\d+)</ra:Value>", xml) or re.search(
+        rb"Value>(\d+)<", xml)
+    assert value is not None
+    tampered = xml.replace(value.group(0), value.group(0).replace(
+        value.group(1), str(int(value.group(1)) + 1).encode()), 1)
+    with pytest.raises(SignatureInvalid):
+        verify_smets1_response(tampered, certificate)
