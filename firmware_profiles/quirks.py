@@ -319,3 +319,27 @@ class MixedSupplierUnidentified(Quirk):
     mitigation = "fix before mixed entries are requested; until then such requests are rejected"
     source = "seed 001"
     params: ClassVar[dict[str, QuirkParam]] = {}
+
+
+@register
+class AnomalyDetectionHold(Quirk):
+    name = "anomaly_detection_hold"
+    issue = "stalled-anomaly"
+    title = "Migrations stalled awaiting a change to anomaly detection settings"
+    side = "dcc"
+    kind = "migration-outcome"
+    device_types = ALL_DEVICES
+    severity = 3
+    behaviour = (
+        "the DCC's anomaly detection holds a seeded proportion of migrations at commissioning: "
+        "they stall until its settings change"
+    )
+    mitigation = "the DCC changes its anomaly detection settings; the migrations complete"
+    source = "seed 000 (156 migrations 'awaiting a change to anomaly detection settings')"
+    params: ClassVar[dict[str, QuirkParam]] = {
+        "proportion": QuirkParam("float", 1.0, "share of migrations held", 0.0, 1.0),
+    }
+
+    def holds(self, rng: random.Random) -> bool:
+        """DCC role: is this migration held by anomaly detection?"""
+        return rng.random() < self.values["proportion"]

@@ -141,8 +141,9 @@ class _StepKeys(_Strict):
 STEP_KINDS: dict[str, tuple[Any, str]] = {
     "srv": (SrvId, "Send this Service Request Variant to the device, as the DCC would."),
     "migrate": (
-        Literal["request", "validate", "credentials", "commission", "activate"],
-        "Run this migration step; a migration runs all five, in this order.",
+        Literal["request", "validate", "credentials", "commission", "activate", "rotate"],
+        "Run this migration step, in this order; rotate turns the management key within the "
+        "7-day window after commissioning.",
     ),
     "wait": (Seconds, "Let this many seconds pass on the virtual clock."),
     "reproduce": (str, "Run this Testing Issue's scenario; such steps stand alone in a test."),

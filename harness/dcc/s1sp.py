@@ -99,7 +99,7 @@ class S1sp:
     outcomes: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(f"s1sp:{self.seed}:{self.installation.hub_eui}")
+        self.rng = random.Random(f"s1sp:{self.seed}:{self.installation.hub_eui}")
 
     def quirk(self, name: str) -> Any | None:
         return next((q for q in self.dcc_quirks if q.name == name), None)
@@ -152,7 +152,7 @@ class S1sp:
                               "reason": outcome.reason})
         response = self.translate(request, outcome)
         for quirk in self.dcc_quirks:
-            response = quirk.s1sp_response(self._rng, request, response)
+            response = quirk.s1sp_response(self.rng, request, response)
         if response.response_code is None:
             self.s1sp_alerts.append({"request_id": str(request.request_id),
                                      "device": request.target, "code": None,
@@ -175,7 +175,7 @@ class S1sp:
         if request.srv != "6.23" or not response.ok:
             return
         defect = self.quirk("cos_alert_dropped")
-        if defect is not None and defect.drops(self._rng):
+        if defect is not None and defect.drops(self.rng):
             return
         self.dcc_alerts.append({"alert": "CoS loss alert", "device": request.target,
                                 "request_id": str(request.request_id),
