@@ -15,7 +15,6 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -244,12 +243,3 @@ class Dsp:
                 request.params.get("RemotePartyRole") == "NetworkOperator":
             self.dno_slot[request.target] = self.registered_dno.get(request.target, user.name) \
                 if user.role != "NetworkOperator" else user.name
-
-    async def hold_until(self, request: ServiceRequest) -> None:
-        """A future-dated request waits for its execution time on the virtual clock."""
-        when: datetime | None = request.execution_datetime
-        if when is None:
-            return
-        delay = (when - self.clock.now()).total_seconds()
-        if delay > 0:
-            await self.clock.sleep(delay)

@@ -11,7 +11,9 @@ never in the emulated hub or devices.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 import structlog
@@ -19,13 +21,17 @@ from s1bench.emulator.installation import Installation
 
 from .dco import Dco
 from .dsp import Dsp, User
-from .messages import RequestID, ServiceRequest, ServiceResponse
+from .messages import RequestID, ResponseCode, ServiceRequest, ServiceResponse
 from .s1sp import S1sp
 
 log = structlog.get_logger("s1bench.dcc")
 
 #: Request parameters that carry key material: recorded as a length only.
 SECRET_PARAMS = ("InstallCode",)
+
+#: The execution date DUIS uses to cancel pending future-dated requests (the
+#: templates' CANCELLATION variants carry it).
+CANCEL_DATE = date(3000, 12, 31)
 
 #: The DNO every emulated meter is registered to (registration data, risk 9).
 REGISTERED_DNO = "dno:ukpn"
@@ -70,6 +76,8 @@ class DccRole:
         self.dsp = Dsp(self.installation.clock, dcc_quirks=self.dcc_quirks)
         self.s1sp = S1sp(self.installation, self.dcc_quirks, self.seed, self.dco)
         self._counters: dict[str, int] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._pending: dict[tuple[str, str], list[dict[str, Any]]] = {}
         locked = self.quirk("dno_certificate_locked")
         for eui, label in self.installation.labels.items():
             if label.device_type == "ESME":
@@ -125,15 +133,75 @@ class DccRole:
         """
         who = self.dsp.user(user) if user else self.dsp.user_by_eui(request.request_id.originator)
         device_type = self._device_type(request.target)
+        _take_execution_time(request)
         refusal = self.dsp.check(request, who, device_type)
         if refusal is not None:
             response = refusal
         else:
             assert who is not None and device_type is not None
-            await self.dsp.hold_until(request)
-            response = await self.s1sp.carry_out(request, device_type)
-            self.dsp.after(request, response, who)
-            self.s1sp.after(request, response)
+            when = request.execution_datetime
+            missing = self.s1sp.not_in_service(request.srv, device_type) if when else None
+            if missing:
+                response = ServiceResponse(request.request_id, request.srv,
+                                           ResponseCode.SRV_NOT_FOR_DEVICE, {}, self.clock.now(),
+                                           missing)
+            elif when is not None and when.date() == CANCEL_DATE:
+                response = self._cancel(request)
+            elif when is not None and when > self.clock.now():
+                response = self._schedule(request, who, device_type, when)
+            else:
+                response = await self._carry_out(request, who, device_type)
+        self._record(request, response, who, user)
+        return response
+
+    async def _carry_out(self, request: ServiceRequest, who: User,
+                         device_type: str) -> ServiceResponse:
+        response = await self.s1sp.carry_out(request, device_type)
+        self.dsp.after(request, response, who)
+        self.s1sp.after(request, response)
+        return response
+
+    def _schedule(self, request: ServiceRequest, who: User, device_type: str,
+                  when: datetime) -> ServiceResponse:
+        """A future-dated request: the DSP acknowledges it now (I99) and runs it then.
+
+        The outcome follows as a second exchange with the same RequestID at the
+        execution time on the virtual clock, as DUIS's asynchronous response would.
+        """
+        pending = {"request": request, "cancelled": False}
+        self._pending.setdefault((request.target, request.srv), []).append(pending)
+
+        async def later() -> None:
+            self._pending[(request.target, request.srv)].remove(pending)
+            if pending["cancelled"]:
+                return
+            response = await self._carry_out(request, who, device_type)
+            self._record(request, response, who, who.name)
+
+        delay = (when - self.clock.now()).total_seconds()
+        self.clock.call_later(delay, lambda: self._tasks.add(asyncio.ensure_future(later())))
+        return ServiceResponse(request.request_id, request.srv, ResponseCode.ACKNOWLEDGED, {},
+                               self.clock.now(),
+                               f"future-dated: accepted, to run at {when.isoformat()}",
+                               answered_by="dsp")
+
+    def _cancel(self, request: ServiceRequest) -> ServiceResponse:
+        """DUIS's cancellation: the same SRV to the same device dated 3000-12-31.
+
+        Every future-dated request of that SRV still pending for the device is
+        dropped; the response says how many.
+        """
+        pending = [p for p in self._pending.get((request.target, request.srv), [])
+                   if not p["cancelled"]]
+        for entry in pending:
+            entry["cancelled"] = True
+        return ServiceResponse(request.request_id, request.srv, ResponseCode.SUCCESS, {},
+                               self.clock.now(),
+                               f"cancellation: {len(pending)} pending future-dated "
+                               f"{request.srv} request(s) cancelled", answered_by="dsp")
+
+    def _record(self, request: ServiceRequest, response: ServiceResponse, who: User | None,
+                user: str | None) -> None:
         log.info("service response", request_id=str(request.request_id), srv=request.srv,
                  response_code=response.response_code, answered_by=response.answered_by,
                  device_success=response.device_success, reason=response.reason)
@@ -142,7 +210,6 @@ class DccRole:
             {"request_id": str(request.request_id), "srv": request.srv,
              "target": request.target, "params": redacted_params(request.params)},
             response.to_dict(), name))
-        return response
 
     def reconcile_cos_alerts(self) -> int:
         """61224 mitigation: send the loss alert for every completed CoS that lacks one."""
@@ -158,3 +225,17 @@ class DccRole:
                                         "reconciled": True})
                 sent += 1
         return sent
+
+
+def _take_execution_time(request: ServiceRequest) -> None:
+    """DUIS carries a future date as the body leaf ExecutionDateTime; lift it to the request."""
+    text = request.params.pop("ExecutionDateTime", None)
+    if text is None or request.execution_datetime is not None:
+        return
+    if isinstance(text, datetime):
+        request.execution_datetime = text
+        return
+    try:
+        request.execution_datetime = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        request.params["ExecutionDateTime"] = text  # the DSP's parameter check names it

@@ -234,3 +234,41 @@ def test_91339_and_91340_are_kept_apart() -> None:
     assert "(91339)" in a.evidence and "(91340)" in b.evidence
     assert a.testing_issue["id"] == "91339" and b.testing_issue["id"] == "91340"
     assert a.testing_issue["kind"] == "testing-issue" and a.testing_issue["severity_assumed"]
+
+
+def test_a_future_dated_request_is_acknowledged_then_run_at_its_time() -> None:
+    async def body(dcc: DccRole) -> tuple[Any, list[Any], Any, Any]:
+        when = dcc.clock.now() + timedelta(hours=6)
+        before = (await dcc.send("6.24.1", "ESME")).body["Credentials"]["Supplier"]
+        ack = await dcc.send("6.15.1", "ESME", RemotePartyRole="Supplier",
+                             ExecutionDateTime=when.isoformat().replace("+00:00", "Z"))
+        early = (await dcc.send("6.24.1", "ESME")).body["Credentials"]["Supplier"]
+        await dcc.clock.sleep(7 * 3600)
+        late = (await dcc.send("6.24.1", "ESME")).body["Credentials"]["Supplier"]
+        runs = [e for e in dcc.exchanges if e.request["request_id"] == str(ack.request_id)]
+        return ack, runs, (before, early), late
+
+    ack, runs, (before, early), late = on("reference", body)
+    assert (ack.response_code, ack.answered_by) == ("I99", "dsp")
+    assert early == before != late  # nothing changed until the execution time
+    assert [r.response["response_code"] for r in runs] == ["I99", "I0"]
+    assert runs[1].response["response_datetime"] > runs[0].response["response_datetime"]
+
+
+def test_a_cancellation_drops_the_pending_future_dated_request() -> None:
+    async def body(dcc: DccRole) -> tuple[Any, Any, Any, Any]:
+        when = dcc.clock.now() + timedelta(hours=6)
+        before = (await dcc.send("6.24.1", "ESME")).body["Credentials"]["Supplier"]
+        await dcc.send("6.15.1", "ESME", RemotePartyRole="Supplier",
+                       ExecutionDateTime=when.isoformat())
+        cancel = await dcc.send("6.15.1", "ESME", RemotePartyRole="Supplier",
+                                ExecutionDateTime="3000-12-31T00:00:00Z")
+        unoffered = await dcc.send("1.6", "ESME", ExecutionDateTime=when.isoformat())
+        await dcc.clock.sleep(7 * 3600)
+        after = (await dcc.send("6.24.1", "ESME")).body["Credentials"]["Supplier"]
+        return cancel, unoffered, before, after
+
+    cancel, unoffered, before, after = on("reference", body)
+    assert cancel.ok and "1 pending" in cancel.reason
+    assert before == after  # the cancelled rotation never ran
+    assert unoffered.response_code == "E11"  # not acknowledged: not in the service
