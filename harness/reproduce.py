@@ -311,6 +311,20 @@ async def _smixed(run: Run) -> tuple[bool, str]:
     return not ok, evidence
 
 
+@scenario("stalled-anomaly", "anomaly_detection_hold", "itron-dormant",
+          "migrations held by the DCC's anomaly detection")
+async def _sanomaly(run: Run) -> tuple[bool, str]:
+    from .migration import MigrationState
+
+    migration = MigrationState(run.dcc)
+    for step in ("request", "validate", "credentials", "commission"):
+        ok, text = await migration.step(step)
+        run.note(f"migration {step}: {text}")
+        if not ok:
+            break
+    return migration.outcome != "migrated", f"migration outcome {migration.outcome}: {text}"
+
+
 @dataclass
 class Result:
     issue: str
