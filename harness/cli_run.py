@@ -32,6 +32,7 @@ from .cli_common import (
     settings,
     writable_dir,
 )
+from .dcc.alerts import LEVEL_OF_CONCERN
 
 #: What a run folder holds that s1bench wrote; --force removes exactly these.
 RUN_OUTPUTS = ("record.jsonl", "summary.json", "junit.xml", "report.html", "captures")
@@ -56,7 +57,8 @@ def run(
     mitigations: Annotated[bool | None, typer.Option(
         "--mitigations/--no-mitigations", help="Apply the DCC-side mitigations the packs name.",
         show_default=False)] = None,
-    capture: Annotated[bool, typer.Option(help="Write a pcap per test.")] = False,
+    capture: Annotated[bool, typer.Option(
+        help="Write a pcap per test (recorded: a resume keeps capturing).")] = False,
     out: Annotated[Path | None, typer.Option(
         metavar="DIR", help="Run folder. [default: OUT/run from settings, i.e. out/run]")] = None,
     force: Annotated[bool, typer.Option(
@@ -68,6 +70,16 @@ def run(
     latency: LatencyOpt = None,
     jitter: JitterOpt = None,
     loss: LossOpt = None,
+    not_counted: Annotated[list[str] | None, typer.Option(
+        "--not-counted", metavar="ISSUE_ID", rich_help_panel="Exit criteria and report",
+        help="A Testing Issue agreed not to count against the Testing Issue Threshold "
+             "(seed 002), e.g. 91333 (repeatable; recorded; reported as 'agreed not "
+             "counted'). [default: the settings' not_counted]", show_default=False)] = None,
+    alert_level: Annotated[int | None, typer.Option(
+        "--alert-level-of-concern", metavar="N", rich_help_panel="Exit criteria and report",
+        help="Device alerts per installation and day above which the report flags the "
+             "day (risk 11; flagged, never counted). [default: 24, or settings]",
+        show_default=False)] = None,
 ) -> int:
     """Run DMCT packs against emulated installations; record every step; render reports.
 
@@ -80,21 +92,29 @@ def run(
     packs = list(packs or [])
     dmcs = list(dmc or [])
     medium_cli = {"latency": latency, "jitter": jitter, "loss": loss}
+    report_cli = {"not_counted": not_counted, "alert_level_of_concern": alert_level}
     loaded = [load_pack(name) for name in packs]  # a PackError is bad input (exit 2)
     if resume is not None:
         head = _run_head(resume, read_lines)
+        cfg = settings(ctx, **report_cli)  # a malformed issue id or level is exit 2 first
         _refuse_contradictions(head, [p.id for p in loaded], dmcs, seed, mitigations,
-                               medium_cli)
-        cfg = settings(ctx)
+                               medium_cli, capture=capture,
+                               not_counted=cfg.not_counted if not_counted else None,
+                               alert_level=alert_level)
         out_dir, dmcs = resume, list(head["dmcs"])
         loaded = loaded or [load_pack(name) for name in head["packs"]]
         seed_v, mitig_v = int(head["seed"]), bool(head["mitigations"])
         medium = head.get("medium") or cfg.medium_options()
+        # What the record says wins; a record from before these options had none.
+        capture = bool(head.get("capture", capture))
+        agreed = list(head.get("not_counted") or [])
+        level = int(head.get("alert_level_of_concern", LEVEL_OF_CONCERN))
     else:
-        cfg = settings(ctx, seed=seed, **medium_cli)
+        cfg = settings(ctx, seed=seed, **medium_cli, **report_cli)
         dmcs = dmcs or [cfg.dmc]
         out_dir = out or cfg.out / "run"
         seed_v, mitig_v, medium = cfg.seed, bool(mitigations), cfg.medium_options()
+        agreed, level = list(cfg.not_counted), int(cfg.alert_level_of_concern)
     if not loaded:
         raise BadInput("name at least one pack (a file or a shipped pack: "
                        "standard-dormant-migration, standard-srv, testing-issues)")
@@ -111,7 +131,8 @@ def run(
     with progress_bar(f"run {len(loaded)} pack(s) x {len(dmcs)} DMC(s)",
                       enabled=not quiet) as progress:
         run_packs(loaded, dmcs, out_dir, seed=seed_v, mitigations=mitig_v, capture=capture,
-                  resume=resume is not None, progress=progress, medium=medium)
+                  resume=resume is not None, progress=progress, medium=medium,
+                  not_counted=agreed, alert_level=level)
     from .reports import write_reports
 
     paths = write_reports(out_dir)
@@ -133,8 +154,16 @@ def _run_head(folder: Path, read_lines: Any) -> dict[str, Any]:
 
 def _refuse_contradictions(head: dict[str, Any], pack_ids: list[str], dmcs: list[str],
                            seed: int | None, mitigations: bool | None,
-                           medium: dict[str, float | None]) -> None:
-    """A resumed run is the recorded run: an option that would change it is an error."""
+                           medium: dict[str, float | None], *, capture: bool = False,
+                           not_counted: list[str] | None = None,
+                           alert_level: int | None = None) -> None:
+    """A resumed run is the recorded run: an option that would change it is an error.
+
+    ``--not-counted`` and the alert level change only the reports, but the
+    record is what a reviewer regenerates them from: a resume may not quietly
+    make the report say something the run line does not. A record from before
+    these options counts every issue and uses the default level.
+    """
     clashes: list[str] = []
     if pack_ids and pack_ids != list(head["packs"]):
         clashes.append(f"packs {pack_ids} (recorded: {head['packs']})")
@@ -149,6 +178,15 @@ def _refuse_contradictions(head: dict[str, Any], pack_ids: list[str], dmcs: list
     for name, value in medium.items():
         if value is not None and name in recorded and value != recorded[name]:
             clashes.append(f"--{name} {value} (recorded: {recorded[name]})")
+    if capture and head.get("capture") is False:
+        clashes.append("--capture (recorded: no captures)")
+    agreed = list(head.get("not_counted") or [])
+    if not_counted is not None and sorted(set(not_counted)) != sorted(agreed):
+        clashes.append(f"--not-counted {' '.join(not_counted)} "
+                       f"(recorded: {', '.join(agreed) or 'none'})")
+    level = head.get("alert_level_of_concern", LEVEL_OF_CONCERN)
+    if alert_level is not None and alert_level != level:
+        clashes.append(f"--alert-level-of-concern {alert_level} (recorded: {level})")
     if clashes:
         raise BadInput("--resume continues the recorded run; these options contradict it: "
                        + "; ".join(clashes) + ". Drop them, or start a new run with --out.")
@@ -167,11 +205,51 @@ def claim_run_folder(folder: Path, force: bool) -> None:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
+def _counted_cell(issue: dict[str, Any]) -> str:
+    return f"{issue['id']} ({_severity_text(issue)})"
+
+
+def _severity_text(issue: dict[str, Any]) -> str:
+    """"S3", or "S2 assumed" where s1bench chose the severity (no seed gives one)."""
+    assumed = issue.get("severity_assumed", True)
+    return f"S{issue['severity']}" + (" assumed" if assumed else "")
+
+
+#: Short words for the exit table; the report gives the full reason.
+_KIND_WORD = {"residual-risk": "residual", "restriction": "restriction", "blocker": "blocker",
+              "migration-outcome": "migration outcome", "testing-issue": "Testing Issue"}
+
+
+def _beside_cell(issue: dict[str, Any]) -> str:
+    if issue.get("reason", "").startswith("agreed not counted"):
+        why = "agreed not counted"
+    else:
+        why = _KIND_WORD.get(str(issue.get("kind")), str(issue.get("kind")))
+    return f"{issue['id']} ({why}, {_severity_text(issue)})"
+
+
 def print_exit_table(summary: dict[str, Any]) -> None:
+    """Exit criteria per DMC: what counts against the threshold, and what is only reported.
+
+    Residual risks, restrictions, blockers, migration outcomes and Testing
+    Issues agreed not counted (seed 002) sit in their own column, so nobody
+    reads them as the reason a DMC did or did not meet its exit criteria.
+    """
+    counted_head, beside_head = "TESTING ISSUES (COUNTED)", "REPORTED, NOT COUNTED"
     rows = []
     for dmc_id, d in sorted(summary["dmcs"].items()):
-        issues = ", ".join(f"{i['id']} (S{i['severity']})" for i in d["testing_issues"]) or "-"
+        counted = ", ".join(_counted_cell(i) for i in d["testing_issues"]) or "-"
+        beside = ", ".join(_beside_cell(i) for i in d.get("not_counted") or []) or "-"
         rows.append((dmc_id, d["tests_run"], d["passed"], d["failed"], d["skipped"],
-                     "met" if d["exit_criteria_met"] else "NOT met", issues))
-    print_table(["DMC", "TESTS", "PASS", "FAIL", "SKIP", "EXIT CRITERIA",
-                 "TESTING ISSUES (SEVERITY)"], rows, wrap=("TESTING ISSUES (SEVERITY)",))
+                     "met" if d["exit_criteria_met"] else
+                     "NOT met (blocked)" if d.get("blocked_by") else "NOT met", counted, beside))
+    print_table(["DMC", "TESTS", "PASS", "FAIL", "SKIP", "EXIT CRITERIA", counted_head,
+                 beside_head], rows, wrap=(counted_head, beside_head))
+    over = {dmc_id: d["alert_days_over_level"] for dmc_id, d in sorted(summary["dmcs"].items())
+            if d.get("alert_days_over_level")}
+    if over:
+        level = summary.get("alert_level_of_concern")
+        print("alert volumes over the level of concern"
+              + (f" ({level} per installation and day)" if level is not None else "")
+              + ", flagged, not counted: "
+              + ", ".join(f"{k} {n} day(s)" for k, n in over.items()))

@@ -11,8 +11,14 @@ directory and turns it into three artefacts:
   same seed can be compared byte for byte.
 - ``junit.xml``: one testsuite per (DMC, pack) so CI systems show the result.
 - ``report.html``: a self-contained page laid out like a DMCT Testing Report
-  (header block, test execution summary, Testing Issues, Testing Issue
-  Threshold, verdict, Substantive Equivalence).
+  (header block, every test with its verdict and reason, Testing Issues,
+  Testing Issue Threshold with what is reported beside it, verdict, migration
+  outcomes, mitigations, alert volumes, Substantive Equivalence).
+
+Only Testing Issues count against the threshold (DOMAIN.md): residual risks,
+restrictions, blockers, migration outcomes and issues the run recorded as
+agreed not counted (seed 002) are listed beside it, and a severity s1bench
+assumed is marked wherever one is shown.
 
 The record is written while the run happens and may be cut short by a crash,
 so the reader tolerates damaged lines and a missing ``end`` line; a run without
@@ -32,12 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .dcc.alerts import LEVEL_OF_CONCERN
+
 __all__ = [
+    "KIND_LABELS",
     "SEVERITIES",
     "Record",
     "read_record",
     "render_html",
     "render_junit",
+    "severity_label",
     "summarise",
     "write_reports",
 ]
@@ -171,10 +181,111 @@ def _allowed(threshold: dict[str, Any], sev: str) -> int | None:
         return None
 
 
+#: How each kind of issue stands against the Testing Issue Threshold (DOMAIN.md:
+#: only Testing Issues count; the rest are reported beside it).
+KIND_LABELS: dict[str, str] = {
+    "testing-issue": "Testing Issue",
+    "residual-risk": "residual risk",
+    "restriction": "restriction",
+    "blocker": "blocker",
+    "migration-outcome": "migration outcome",
+}
+_NOT_COUNTED_BECAUSE: dict[str, str] = {
+    "residual-risk": "residual risk: reported beside the threshold, not counted",
+    "restriction": "documented restriction of the DCC's service: reported, not counted",
+    "blocker": "DCC defect that keeps EPCL entries from being requested: reported, not counted",
+    "migration-outcome": "migration outcome: reported with the outcomes, not counted",
+    "testing-issue": "recorded as not counting against the threshold",
+}
+#: Seed 002: an open Testing Issue may be agreed "should not be counted against
+#: the Testing Issue Threshold"; the run records which (``--not-counted``).
+AGREED_NOT_COUNTED = "agreed not counted (seed 002)"
+#: Alerts per installation and day flagged by a record that names no level.
+DEFAULT_ALERT_LEVEL = LEVEL_OF_CONCERN
+
+
+def severity_label(severity: Any, assumed: bool) -> str:
+    """"S2", or "S2 (assumed)" when the seeds give no severity and s1bench chose it."""
+    return f"S{severity}" + (" (assumed)" if assumed else "")
+
+
+def _issue_facts(issue: dict[str, Any]) -> dict[str, Any]:
+    """How a recorded issue stands against the threshold, filling in what old records lack.
+
+    A record written before issues carried ``kind`` / ``counts`` /
+    ``severity_assumed`` treated every issue as a counted Testing Issue, so
+    that is the default; its severity is taken as assumed, because a report
+    must never present a severity as given by the seeds without a source.
+    """
+    kind = str(issue.get("kind") or "testing-issue")
+    counts = issue.get("counts")
+    return {
+        "kind": kind,
+        "counts": bool(kind == "testing-issue" if counts is None else counts),
+        "severity_assumed": bool(issue.get("severity_assumed", True)),
+        "severity_source": str(issue.get("severity_source") or ""),
+        "mitigation": str(issue.get("mitigation") or ""),
+    }
+
+
+def agreed_not_counted(record: Record) -> list[str]:
+    """The Testing Issue ids the run recorded as agreed not counted (seed 002)."""
+    return [str(i) for i in record.run.get("not_counted") or []]
+
+
+def alert_level(record: Record) -> int:
+    try:
+        return int(record.run.get("alert_level_of_concern", DEFAULT_ALERT_LEVEL))
+    except (TypeError, ValueError):
+        return DEFAULT_ALERT_LEVEL
+
+
+def _alert_volumes(tests: list[dict[str, Any]], dmc: str, level: int) -> list[dict[str, Any]]:
+    """Device alerts per calendar day for one DMC, against the level of concern.
+
+    Each test ran its own installation and recorded its alerts per day. The
+    level is per installation and day (``dcc.alerts.LEVEL_OF_CONCERN``), so a
+    day is over the level when one installation went over it; summing the
+    installations of several tests would flag a DMC for running more tests.
+    """
+    days: dict[str, list[int]] = {}
+    for t in tests:
+        for day, count in sorted((t.get("alerts") or {}).items()):
+            try:
+                n = int(count)
+            except (TypeError, ValueError):
+                continue
+            if n > 0:
+                days.setdefault(str(day), []).append(n)
+    return [{"dmc": dmc, "day": day, "alerts": sum(counts), "installations": len(counts),
+             "max_per_installation": max(counts), "level": level,
+             "over_level": max(counts) > level}
+            for day, counts in sorted(days.items())]
+
+
+def _migration_outcomes(record: Record, dmc: str) -> dict[str, int]:
+    """How each test's migration ended, counted per outcome.
+
+    A migration outcome (a device left dumb) is not a Testing Issue: the
+    seeds count it with the outcomes (migrated, rolled back, stalled, dumb,
+    rejected...), so the report needs those counts to put it beside.
+    """
+    counts: dict[str, int] = {}
+    for key, steps in record.steps.items():
+        if key[0] != dmc or key not in record.tests:
+            continue
+        stages = [s["migration"] for s in steps if isinstance(s.get("migration"), dict)]
+        if stages:
+            outcome = str(stages[-1].get("outcome") or "not finished")
+            counts[outcome] = counts.get(outcome, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def _summarise_dmc(record: Record, dmc: str) -> dict[str, Any]:
     info = record.dmcs.get(dmc, {})
     tests = [t for k, t in record.tests.items() if k[0] == dmc]
     verdicts = [str(t.get("verdict")) for t in tests]
+    agreed = set(agreed_not_counted(record))
 
     issues: dict[str, dict[str, Any]] = {}
     for t in tests:
@@ -191,17 +302,30 @@ def _summarise_dmc(record: Record, dmc: str) -> dict[str, Any]:
                     "severity": sev,
                     "evidence": str(issue.get("evidence", "")),
                     "tests": names,
+                    **_issue_facts(issue),
                 }
                 issues[iid] = held
             if name not in held["tests"]:
                 held["tests"].append(name)
     issue_list = sorted(issues.values(), key=lambda i: (_sev_rank(i["severity"]), i["id"]))
+    counted: list[dict[str, Any]] = []
+    beside: list[dict[str, Any]] = []
     for i in issue_list:
         i["tests"] = sorted(i["tests"])
         i["severity"] = int(i["severity"]) if i["severity"].isdigit() else i["severity"]
+        i["severity_label"] = severity_label(i["severity"], i["severity_assumed"])
+        if not i["counts"]:
+            i["reason"] = _NOT_COUNTED_BECAUSE.get(i["kind"], f"{i['kind']}: not counted")
+            beside.append(i)
+        elif i["id"] in agreed:
+            i["counts"] = False
+            i["reason"] = AGREED_NOT_COUNTED
+            beside.append(i)
+        else:
+            counted.append(i)
 
     open_by: dict[str, int] = {s: 0 for s in SEVERITIES}
-    for i in issue_list:
+    for i in counted:
         open_by[str(i["severity"])] = open_by.get(str(i["severity"]), 0) + 1
 
     threshold = {str(k): v for k, v in (info.get("testing_issue_threshold") or {}).items()}
@@ -211,6 +335,16 @@ def _summarise_dmc(record: Record, dmc: str) -> dict[str, Any]:
         if allowed is not None and open_by[sev] > allowed:
             breaches.append({"severity": sev, "open": open_by[sev], "allowed": allowed})
 
+    raised = set(issues)
+    mitigations_on = bool(record.run.get("mitigations"))
+    mitigations = [
+        {"id": str(k.get("id", "")), "title": str(k.get("title", "")),
+         "kind": str(k.get("kind") or "testing-issue"), "mitigation": str(k["mitigation"]),
+         "applied": mitigations_on, "raised": str(k.get("id", "")) in raised}
+        for k in info.get("known_issues") or [] if k.get("mitigation")
+    ]
+    level = alert_level(record)
+    volumes = _alert_volumes(tests, dmc, level)
     packs = sorted({str(t.get("pack", "")) for t in tests})
     return {
         "title": info.get("title"),
@@ -222,31 +356,75 @@ def _summarise_dmc(record: Record, dmc: str) -> dict[str, Any]:
         "passed": verdicts.count("pass"),
         "failed": verdicts.count("fail"),
         "skipped": verdicts.count("skip"),
-        "testing_issues": issue_list,
+        # Only these count against the Testing Issue Threshold.
+        "testing_issues": counted,
+        # Residual risks, restrictions, blockers, migration outcomes and Testing
+        # Issues agreed not counted: listed beside the threshold, each with why.
+        "not_counted": beside,
         "open_by_severity": open_by,
         "threshold": threshold,
         "breaches": breaches,
+        # A blocker (seed 001: mixed entries "not currently" requested) is not counted
+        # against the threshold, but no entry it blocks can meet its exit criteria.
+        "blocked_by": sorted({i["id"] for i in beside if i.get("kind") == "blocker"}),
         # No executed test is no evidence: a DMC whose tests never ran cannot pass.
-        "exit_criteria_met": record.complete and not breaches and len(tests) > 0,
-        "equivalent_children": list(info.get("children") or []),
+        "exit_criteria_met": record.complete and not breaches and len(tests) > 0
+        and not any(i.get("kind") == "blocker" for i in beside),
+        "mitigations": mitigations,
+        "migration_outcomes": _migration_outcomes(record, dmc),
+        "alert_volumes": volumes,
+        "alert_days_over_level": sum(1 for v in volumes if v["over_level"]),
+        "alert_tests_observed": sum(1 for t in tests if "alerts" in t),
+        "equivalent_children": [dict(c) for c in info.get("children") or []],
+        "equivalence_parent": dict(info["equivalence_parent"])
+        if info.get("equivalence_parent") else None,
     }
+
+
+def _link_equivalence(dmcs: dict[str, dict[str, Any]]) -> None:
+    """Give each Substantively Equivalent child its tested parent's verdict.
+
+    Seed 002 lists children "not tested but ... proposed as Substantively
+    Equivalent to EPCL entries ... that have been tested": their evidence is
+    the parent's DMCT. A child runs only when named with --dmc; if it ran
+    here too, its own verdict is shown beside the parent's, never instead.
+    """
+    for parent_id, s in dmcs.items():
+        for child in s["equivalent_children"]:
+            child_id = str(child.get("id"))
+            child["covered_by"] = parent_id
+            child["parent_exit_criteria_met"] = s["exit_criteria_met"]
+            child["run_here"] = child_id in dmcs
+            child["own_exit_criteria_met"] = (dmcs[child_id]["exit_criteria_met"]
+                                              if child_id in dmcs else None)
+    for s in dmcs.values():
+        parent = s["equivalence_parent"]
+        if parent is not None:
+            held = dmcs.get(str(parent.get("id")))
+            parent["run_here"] = held is not None
+            parent["parent_exit_criteria_met"] = held["exit_criteria_met"] if held else None
 
 
 def summarise(record: Record) -> dict[str, Any]:
     """Counts, Testing Issues and the exit-criteria verdict per DMC.
 
     Exit criteria are met for a DMC when, for every severity with a threshold,
-    open Testing Issues do not exceed it, at least one test ran, and the run is
-    complete. Wall-clock fields are left out so the output depends only on
-    what the run did, not when.
+    the open Testing Issues that count (not residual risks, restrictions,
+    blockers, migration outcomes, nor issues agreed not counted) do not
+    exceed it, at least one test ran, and the run is complete. Wall-clock
+    fields are left out so the output depends only on what the run did, not
+    when.
     """
     run = {k: v for k, v in record.run.items() if k not in ("kind", "started_at")}
     dmcs = {dmc: _summarise_dmc(record, dmc) for dmc in record.dmc_ids()}
+    _link_equivalence(dmcs)
     return {
         "run": run,
         "complete": record.complete,
         "resumes": record.resumes,
         "damaged_lines": list(record.damaged_lines),
+        "not_counted": agreed_not_counted(record),
+        "alert_level_of_concern": alert_level(record),
         "dmcs": dmcs,
         "exit_criteria_met": record.complete
         and bool(dmcs)
@@ -255,20 +433,20 @@ def summarise(record: Record) -> dict[str, Any]:
 
 
 def _step_failure_lines(steps: Iterable[dict[str, Any]]) -> list[str]:
-    """One line per failed step: label, SRV, response code and the failures.
+    """One line per failed (or errored) step: label, SRV, response code and the failures.
 
     Only those fields: request parameters may hold install codes or key
-    material, so the request itself is never reproduced.
+    material, so the request itself is never reproduced. A step that broke
+    inside s1bench ("error") fails its test too, so it needs its line as much.
     """
     lines = []
     for s in steps:
-        if s.get("verdict") != "fail":
+        if s.get("verdict") not in ("fail", "error"):
             continue
         srv, code = _srv_and_code(s)
         detail = "; ".join(str(f) for f in s.get("failures") or []) or "failed"
-        lines.append(
-            f"step {s.get('index')} {s.get('step', '')} [SRV {srv}, code {code}]: {detail}"
-        )
+        where = f" [SRV {srv}, code {code}]" if s.get("request") or s.get("response") else ""
+        lines.append(f"step {s.get('index')} {s.get('step', '')}{where}: {detail}")
     return lines
 
 
@@ -298,19 +476,49 @@ def _skip_reason(steps: Iterable[dict[str, Any]]) -> str:
     return "; ".join(reasons) or "no reason recorded"
 
 
-def _issue_lines(test: dict[str, Any]) -> list[str]:
-    return [
-        f"Testing Issue {i.get('id')} (Severity {i.get('severity')}): {i.get('title', '')}"
-        for i in test.get("testing_issues") or []
-    ]
+def _issue_line(issue: dict[str, Any], agreed: set[str]) -> str:
+    """One issue as a line of text, saying whether it counts and whose severity it is."""
+    facts = _issue_facts(issue)
+    iid = issue.get("id")
+    sev = severity_label(_severity(issue), facts["severity_assumed"])
+    if not facts["counts"]:
+        label = KIND_LABELS.get(facts["kind"], facts["kind"])
+        head = f"{label[:1].upper()}{label[1:]} {iid} [{sev}; reported, not counted]"
+    elif str(iid) in agreed:
+        head = f"Testing Issue {iid} [{sev}; {AGREED_NOT_COUNTED}]"
+    elif facts["severity_source"] and not facts["severity_assumed"]:
+        head = f"Testing Issue {iid} [{sev}, severity from {facts['severity_source']}]"
+    else:
+        head = f"Testing Issue {iid} [{sev}]"
+    return f"{head}: {issue.get('title', '')}"
+
+
+def _issue_lines(test: dict[str, Any], agreed: set[str] | None = None) -> list[str]:
+    return [_issue_line(i, agreed or set()) for i in test.get("testing_issues") or []]
+
+
+def _test_reason(test: dict[str, Any], steps: list[dict[str, Any]], agreed: set[str]) -> str:
+    """Why a test has its verdict: skip reasons, failure lines and the issues raised."""
+    verdict = test.get("verdict")
+    if verdict == "skip":
+        return _skip_reason(steps)
+    if verdict == "fail":
+        lines = _step_failure_lines(steps) or ["failed (no failed step recorded)"]
+        return "; ".join(lines + _issue_lines(test, agreed))
+    if verdict == "pass":
+        return "every step passed"
+    return f"verdict {verdict!r} not understood"
 
 
 def render_junit(record: Record) -> bytes:
     """JUnit XML with one testsuite per (DMC, pack), so CI shows DMCT results.
 
     Testing Issues go into the failure text (or system-out for a passing test
-    that still carries an issue) so they are visible without the HTML report.
+    that still carries an issue) so they are visible without the HTML report;
+    each line says whether the issue counts against the threshold and marks
+    a severity s1bench assumed.
     """
+    agreed = set(agreed_not_counted(record))
     suites: dict[tuple[str, str], list[tuple[TestKey, dict[str, Any]]]] = {}
     for key, test in record.tests.items():
         suites.setdefault((key[0], key[1]), []).append((key, test))
@@ -330,7 +538,7 @@ def render_junit(record: Record) -> bytes:
             )
             counts["tests"] += 1
             verdict = test.get("verdict")
-            issues = _issue_lines(test)
+            issues = _issue_lines(test, agreed)
             if verdict == "fail":
                 counts["failures"] += 1
                 lines = _step_failure_lines(steps) + issues
@@ -364,11 +572,14 @@ th,td{border:1px solid #888;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#e8e3f0}
 .ok{color:#0a6b1f;font-weight:bold}
 .bad{color:#a40000;font-weight:bold}
+.flag{color:#8a5a00;font-weight:bold}
+.assumed{font-style:italic}
 .verdict{font-size:1.2em;padding:.5em;border:2px solid;display:inline-block}
 .verdict.ok{border-color:#0a6b1f;background:#eaf6ec}
 .verdict.bad{border-color:#a40000;background:#fbeaea}
 .banner{background:#fff3cd;border:1px solid #c99a00;padding:.6em;margin:1em 0}
 .classification{font-weight:bold;color:#555}
+.note{color:#444}
 details{margin:.3em 0}
 summary{cursor:pointer}
 """
@@ -393,7 +604,222 @@ def _verdict(met: bool) -> str:
     return '<p class="verdict bad">Exit criteria NOT met</p>'
 
 
+def _met(met: bool | None) -> str:
+    if met is None:
+        return "not run here"
+    return "exit criteria met" if met else "exit criteria NOT met"
+
+
+def _severity_cell(issue: dict[str, Any]) -> str:
+    """The severity, marked when assumed (a given one's source is in the next column)."""
+    if issue["severity_assumed"]:
+        return (f'<span class="assumed" title="assumed by s1bench: the seeds give no '
+                f'severity">{_e(issue["severity"])} (assumed)</span>')
+    return _e(issue["severity"])
+
+
+def _source_text(issue: dict[str, Any]) -> str:
+    if issue["severity_assumed"]:
+        return "assumed by s1bench (no seed gives it)"
+    return issue["severity_source"] or "(source not recorded)"
+
+
+def _mitigation_text(issue: dict[str, Any], mitigations: bool | None) -> str:
+    if not issue.get("mitigation"):
+        return "-"
+    if mitigations:
+        return f"applied (--mitigations): {issue['mitigation']}"
+    return f"not applied (run without --mitigations): {issue['mitigation']}"
+
+
+def _capture_link(test: dict[str, Any]) -> str:
+    """A relative link to the test's pcap; anything but a plain relative path is refused.
+
+    The path comes from the record, which a reviewer may receive from
+    someone else: it must not become an absolute, parent or scheme URL.
+    """
+    path = str(test.get("capture") or "")
+    if not path:
+        return "-"
+    parts = path.split("/")
+    if path.startswith("/") or ".." in parts or ":" in path or not path.endswith(".pcap"):
+        return _e(path) + " (not linked: not a path inside the run folder)"
+    return f'<a href="{_e(path)}">{_e(parts[-1])}</a>'
+
+
+def _issue_table(issues: list[dict[str, Any]], mitigations: bool | None) -> str:
+    return _table(
+        ["Testing Issue", "Title", "Severity", "Severity source", "Evidence", "Tests",
+         "Mitigation"],
+        [
+            [_e(i["id"]), _e(i["title"]), _severity_cell(i), _e(_source_text(i)),
+             _e(i["evidence"]), _e(", ".join(i["tests"])),
+             _e(_mitigation_text(i, mitigations))]
+            for i in issues
+        ],
+        raw=True,
+    )
+
+
+def _beside_table(issues: list[dict[str, Any]], mitigations: bool | None) -> str:
+    return _table(
+        ["Issue", "Kind", "Why not counted", "Title", "Severity", "Severity source", "Evidence",
+         "Tests", "Mitigation"],
+        [
+            [_e(i["id"]), _e(KIND_LABELS.get(i["kind"], i["kind"])), _e(i["reason"]),
+             _e(i["title"]), _severity_cell(i), _e(_source_text(i)), _e(i["evidence"]),
+             _e(", ".join(i["tests"])), _e(_mitigation_text(i, mitigations))]
+            for i in issues
+        ],
+        raw=True,
+    )
+
+
+def _exit_criteria_section(record: Record, s: dict[str, Any], agreed: list[str]) -> list[str]:
+    """The threshold table, what is reported beside it, and the verdict with its reasons."""
+    mitigations = record.run.get("mitigations")
+    parts = ["<h3>Testing Issue Threshold</h3>"]
+    t_rows = []
+    for sev in sorted(s["open_by_severity"], key=_sev_rank):
+        allowed = _allowed(s["threshold"], sev)
+        within = allowed is None or s["open_by_severity"][sev] <= allowed
+        mark = '<span class="ok">Yes</span>' if within else '<span class="bad">No</span>'
+        t_rows.append(
+            [
+                _e(sev),
+                _e(s["open_by_severity"][sev]),
+                _e("no limit" if allowed is None else allowed),
+                mark,
+            ]
+        )
+    parts.append(
+        '<p class="note">Only Testing Issues count here. Residual risks, restrictions, '
+        "blockers, migration outcomes and Testing Issues agreed not counted (seed 002) "
+        "are reported beside the threshold, not counted.</p>"
+    )
+    parts.append(_table(["Severity", "Open", "Allowed", "Within threshold?"], t_rows, raw=True))
+    parts.append("<h4>Reported beside the threshold (not counted)</h4>")
+    if s["not_counted"]:
+        parts.append(_beside_table(s["not_counted"], mitigations))
+    else:
+        parts.append("<p>Nothing reported beside the threshold.</p>")
+    raised = {i["id"] for i in s["testing_issues"] + s["not_counted"]}
+    idle = [i for i in agreed if i not in raised]
+    if idle:
+        parts.append(
+            "<p>Agreed not counted (seed 002) but not raised for this DMC: "
+            + _e(", ".join(idle)) + ".</p>"
+        )
+    reasons = []
+    if not record.complete:
+        reasons.append("the run is incomplete")
+    if s["tests_run"] == 0:
+        reasons.append("no tests were executed")
+    for b in s["breaches"]:
+        reasons.append(
+            f"{b['open']} open Severity {b['severity']} Testing Issue(s) against "
+            f"{b['allowed']} allowed"
+        )
+    for blocker in s.get("blocked_by") or []:
+        reasons.append(f"blocked by {blocker}: a DCC defect keeps this entry from being "
+                       "requested (not counted against the threshold)")
+    parts.append(_verdict(s["exit_criteria_met"]))
+    if reasons:
+        parts.append("<p>Reason: " + _e("; ".join(reasons)) + ".</p>")
+    return parts
+
+
+def _alert_section(s: dict[str, Any], level: int) -> list[str]:
+    """Risk 11's mitigation (seed 000): alert volumes per day against the level of concern."""
+    parts = [
+        "<h3>Device alert volumes</h3>",
+        f'<p class="note">Monitoring with regular reports (seed 000, risk 11): device alerts '
+        f"the run's installations received, per calendar day (UTC, virtual clock), against "
+        f"a level of concern of {_e(level)} alerts per installation and day. A day over the "
+        f"level is flagged, never counted against the threshold. "
+        f"{_e(s['alert_tests_observed'])} test(s) recorded their installation's alerts; "
+        f"scenario tests (testing-issues pack) run installations of their own and give "
+        f"their counts in their evidence.</p>",
+    ]
+    if not s["alert_volumes"]:
+        parts.append(f"<p>No device alerts seen (level of concern {_e(level)} a day).</p>")
+        return parts
+    rows = []
+    for v in s["alert_volumes"]:
+        flag = ('<span class="flag">over the level (flagged, not counted)</span>'
+                if v["over_level"] else '<span class="ok">within</span>')
+        rows.append([_e(v["day"]), _e(v["alerts"]), _e(v["installations"]),
+                     _e(v["max_per_installation"]), _e(v["level"]), flag])
+    parts.append(_table(["Day", "Alerts", "Installations with alerts",
+                         "Most from one installation", "Level of concern", "Level"],
+                        rows, raw=True))
+    return parts
+
+
+def _mitigation_section(s: dict[str, Any], mitigations: bool | None) -> list[str]:
+    parts = ["<h3>Mitigations</h3>"]
+    if not s["mitigations"]:
+        parts.append("<p>No DCC-side mitigation is known for this DMC's issues.</p>")
+        return parts
+    if mitigations:
+        parts.append("<p>The run applied the DCC-side mitigations (--mitigations):</p>")
+    else:
+        parts.append(
+            "<p>Mitigations were not applied (run without --mitigations); the DCC-side "
+            "mitigations known for this DMC's issues are:</p>"
+        )
+    parts.append(
+        _table(
+            ["Issue", "Kind", "Title", "Mitigation", "Applied", "Raised in this run"],
+            [
+                [m["id"], KIND_LABELS.get(m["kind"], m["kind"]), m["title"], m["mitigation"],
+                 "yes" if m["applied"] else "no", "yes" if m["raised"] else "no"]
+                for m in s["mitigations"]
+            ],
+        )
+    )
+    return parts
+
+
+def _equivalence_section(dmc: str, s: dict[str, Any]) -> list[str]:
+    parts = ["<h3>Substantive Equivalence</h3>"]
+    parent = s["equivalence_parent"]
+    if parent is not None:
+        ran = parent.get("run_here")
+        parts.append(
+            f"<p>DMC {_e(dmc)} is an untested child proposed as Substantively Equivalent "
+            f"to DMC {_e(parent.get('id'))} ({_e(parent.get('reason'))}): it is covered by "
+            f"{_e(parent.get('id'))}'s DMCT"
+            + (f", whose verdict in this run is: {_e(_met(parent.get('parent_exit_criteria_met')))}"
+               if ran else ", which this run did not include")
+            + ". It was run here because it was named with --dmc.</p>"
+        )
+    if s["equivalent_children"]:
+        parts.append(
+            f"<p>The following DMCs have not been tested but are proposed as "
+            f"Substantively Equivalent to DMC {_e(dmc)}, which has been tested. Each is "
+            f"covered by {_e(dmc)} and takes its verdict; a child runs only when named "
+            f"with --dmc.</p>"
+        )
+        parts.append(
+            _table(
+                ["Child DMC", "Reason", "Evidence", "Verdict (parent's)", "Child run here"],
+                [
+                    [c.get("id"), c.get("reason"), f"covered by {dmc} (tested)",
+                     _met(c.get("parent_exit_criteria_met")),
+                     _met(c.get("own_exit_criteria_met")) if c.get("run_here") else "no"]
+                    for c in s["equivalent_children"]
+                ],
+            )
+        )
+    elif parent is None:
+        parts.append("<p>No child DMCs proposed.</p>")
+    return parts
+
+
 def _dmc_section(record: Record, dmc: str, s: dict[str, Any]) -> str:
+    mitigations = record.run.get("mitigations")
+    agreed = agreed_not_counted(record)
     parts = [f'<section id="dmc-{_e(dmc)}"><h2>DMC {_e(dmc)}: {_e(s["title"] or "")}</h2>']
     parts.append(
         _table(
@@ -437,13 +863,29 @@ def _dmc_section(record: Record, dmc: str, s: dict[str, Any]) -> str:
     rows.append(["Total", s["tests_run"], s["passed"], s["failed"], s["skipped"]])
     parts.append(_table(["Test pack", "Tests run", "Passed", "Failed", "Skipped"], rows))
 
+    if tests:
+        parts.append("<h3>Tests</h3>")
+        agreed_set = set(agreed)
+        parts.append(
+            _table(
+                ["Test pack", "Test", "Verdict", "Reason", "Capture"],
+                [
+                    [_e(k[1]), _e(k[2]), _e(t.get("verdict")),
+                     _e(_test_reason(t, record.steps.get(k, []), agreed_set)),
+                     _capture_link(t)]
+                    for k, t in tests
+                ],
+                raw=True,
+            )
+        )
+
     failed = [(k, t) for k, t in tests if t.get("verdict") == "fail"]
     if failed:
         parts.append("<h3>Failed tests</h3>")
         for key, test in failed:
             step_rows = []
             for st in record.steps.get(key, []):
-                if st.get("verdict") != "fail":
+                if st.get("verdict") not in ("fail", "error"):
                     continue
                 srv, code = _srv_and_code(st)
                 step_rows.append(
@@ -460,7 +902,7 @@ def _dmc_section(record: Record, dmc: str, s: dict[str, Any]) -> str:
                 if step_rows
                 else "<p>No failed step recorded.</p>"
             )
-            issues = _issue_lines(test)
+            issues = _issue_lines(test, set(agreed))
             if issues:
                 body += "<ul>" + "".join(f"<li>{_e(i)}</li>" for i in issues) + "</ul>"
             parts.append(f"<details><summary>{_e(key[1])} / {_e(key[2])}</summary>{body}</details>")
@@ -478,61 +920,34 @@ def _dmc_section(record: Record, dmc: str, s: dict[str, Any]) -> str:
     parts.append("<h3>Testing Issues</h3>")
     if s["testing_issues"]:
         parts.append(
-            _table(
-                ["Testing Issue", "Title", "Severity", "Evidence", "Tests"],
-                [
-                    [i["id"], i["title"], i["severity"], i["evidence"], ", ".join(i["tests"])]
-                    for i in s["testing_issues"]
-                ],
-            )
+            '<p class="note">Counted against the Testing Issue Threshold. A severity marked '
+            '"(assumed)" is s1bench\'s assumption; the seeds give the others (source in the '
+            "next column).</p>"
         )
+        parts.append(_issue_table(s["testing_issues"], mitigations))
     else:
-        parts.append("<p>No Testing Issues raised.</p>")
+        parts.append("<p>No Testing Issues counted against the threshold.</p>")
 
-    parts.append("<h3>Testing Issue Threshold</h3>")
-    t_rows = []
-    for sev in sorted(s["open_by_severity"], key=_sev_rank):
-        allowed = _allowed(s["threshold"], sev)
-        within = allowed is None or s["open_by_severity"][sev] <= allowed
-        mark = '<span class="ok">Yes</span>' if within else '<span class="bad">No</span>'
-        t_rows.append(
-            [
-                _e(sev),
-                _e(s["open_by_severity"][sev]),
-                _e("no limit" if allowed is None else allowed),
-                mark,
-            ]
-        )
-    parts.append(_table(["Severity", "Open", "Allowed", "Within threshold?"], t_rows, raw=True))
-    reasons = []
-    if not record.complete:
-        reasons.append("the run is incomplete")
-    if s["tests_run"] == 0:
-        reasons.append("no tests were executed")
-    for b in s["breaches"]:
-        reasons.append(
-            f"{b['open']} open Severity {b['severity']} issue(s) against {b['allowed']} allowed"
-        )
-    parts.append(_verdict(s["exit_criteria_met"]))
-    if reasons:
-        parts.append("<p>Reason: " + _e("; ".join(reasons)) + ".</p>")
-
-    parts.append("<h3>Substantive Equivalence</h3>")
-    if s["equivalent_children"]:
-        parts.append(
-            f"<p>The following DMCs have not been tested but are proposed as "
-            f"Substantively Equivalent to DMC {_e(dmc)}, which has been tested.</p>"
-        )
-        parts.append(
-            _table(
-                ["Child DMC", "Reason"],
-                [[c.get("id"), c.get("reason")] for c in s["equivalent_children"]],
-            )
-        )
+    parts += _exit_criteria_section(record, s, agreed)
+    parts.append("<h3>Migration outcomes</h3>")
+    if s["migration_outcomes"]:
+        parts.append(_table(["Outcome", "Tests"], [[k, v] for k, v in
+                                                     s["migration_outcomes"].items()]))
     else:
-        parts.append("<p>No child DMCs proposed.</p>")
+        parts.append("<p>No test of this DMC migrated an installation.</p>")
+    parts += _mitigation_section(s, mitigations)
+    parts += _alert_section(s, alert_level(record))
+    parts += _equivalence_section(dmc, s)
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _medium_text(run: dict[str, Any]) -> str:
+    medium = run.get("medium")
+    if not isinstance(medium, dict):
+        return "(not recorded)"
+    return (f"in-memory HAN: latency {medium.get('latency', '?')} s, jitter "
+            f"{medium.get('jitter', '?')} s, loss {medium.get('loss', '?')}")
 
 
 def render_html(record: Record) -> str:
@@ -540,10 +955,13 @@ def render_html(record: Record) -> str:
 
     Everything from the record is escaped: evidence strings come from device
     responses and must not be able to inject markup into a reviewer's browser.
+    The only links are to the run's own captures, by relative path.
     """
     summary = summarise(record)
     run = record.run
     mitigations = run.get("mitigations")
+    agreed = agreed_not_counted(record)
+    capture = run.get("capture")
     run_rows = [
         ["Run id", run.get("run_id", "(not recorded)")],
         ["Seed", run.get("seed", "(not recorded)")],
@@ -552,6 +970,14 @@ def render_html(record: Record) -> str:
             "on" if mitigations else "off" if mitigations is not None else "(not recorded)",
         ],
         ["Test packs", ", ".join(map(str, run.get("packs") or []))],
+        ["Medium", _medium_text(run)],
+        [
+            "Captures",
+            "one pcap per test, linked from the test tables (keys beside each, not linked)"
+            if capture else "none" if capture is not None else "(not recorded)",
+        ],
+        [f"Testing Issues {AGREED_NOT_COUNTED}", ", ".join(agreed) or "none"],
+        ["Alert level of concern", f"{alert_level(record)} device alerts per installation and day"],
         ["s1bench version", run.get("version", "(not recorded)")],
         ["Started", run.get("started_at", "(not recorded)")],
         ["Finished", (record.end or {}).get("finished_at", "(not finished)")],
@@ -562,6 +988,11 @@ def render_html(record: Record) -> str:
     overview = []
     for dmc, s in summary["dmcs"].items():
         open_counts = ", ".join(f"S{k}: {v}" for k, v in sorted(s["open_by_severity"].items()))
+        beside = ", ".join(
+            f"{i['id']} ({KIND_LABELS.get(i['kind'], i['kind'])}"
+            + (f", {AGREED_NOT_COUNTED}" if i["reason"] == AGREED_NOT_COUNTED else "") + ")"
+            for i in s["not_counted"]
+        ) or "-"
         overview.append(
             [
                 f'<a href="#dmc-{_e(dmc)}">{_e(dmc)}</a>',
@@ -569,6 +1000,7 @@ def render_html(record: Record) -> str:
                 _e(s["status"]),
                 _e(f"{s['passed']}/{s['tests_run']}"),
                 _e(open_counts),
+                _e(beside),
                 '<span class="ok">Met</span>'
                 if s["exit_criteria_met"]
                 else '<span class="bad">NOT met</span>',
@@ -599,7 +1031,8 @@ def render_html(record: Record) -> str:
     parts.append("<h2>Overview</h2>")
     parts.append(
         _table(
-            ["DMC", "EPCL entry", "Status", "Passed / run", "Open Testing Issues", "Exit criteria"],
+            ["DMC", "EPCL entry", "Status", "Passed / run", "Open Testing Issues (counted)",
+             "Reported, not counted", "Exit criteria"],
             overview,
             raw=True,
         )

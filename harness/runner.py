@@ -21,13 +21,14 @@ from typing import Any
 
 from s1bench.emulator import logs
 from s1bench.emulator.clock import VirtualClock
-from s1bench.firmware_profiles.quirk_base import QUIRKS, make_quirk
+from s1bench.firmware_profiles.quirk_base import QUIRKS, Quirk, make_quirk
 from s1bench.harness.dcc.srvs import SRVS
 
 from s1bench import __version__
 
 from .builder import DmcSpec, build_installation, resolve_dmc
 from .dcc import DccRole
+from .dcc.alerts import LEVEL_OF_CONCERN, alert_volumes
 from .migration import MigrationState
 from .packs import Pack, PackTest, Step
 
@@ -104,12 +105,35 @@ def _installation_index(seed: int, dmc: str, pack: str, test: str) -> int:
     return derive_seed(seed, dmc, pack, test, "installation")
 
 
+def _issue_of(quirk: type[Quirk] | Quirk) -> dict[str, Any]:
+    """A quirk's issue as the record keeps it: ``issue_meta()`` plus its sources.
+
+    ``issue_meta`` says whether the issue counts against the threshold and
+    whether s1bench assumed its severity; the report also has to say where a
+    given severity comes from and which DCC-side mitigation answers it, and it
+    reads nothing but the record, so both travel with the issue.
+    """
+    return {**quirk.issue_meta(), "severity_source": quirk.severity_source,
+            "mitigation": quirk.mitigation}
+
+
+def _new_issue(issue: str, title: str) -> dict[str, Any]:
+    """A failure no known quirk explains: a new Testing Issue.
+
+    It counts against the threshold, and its Severity 2 is s1bench's
+    assumption (nobody has triaged it yet), which the record must say.
+    """
+    return {"id": issue, "title": title, "severity": 2, "kind": "testing-issue",
+            "severity_assumed": True, "counts": True, "severity_source": "", "mitigation": ""}
+
+
 def _quirk_for_issue(issue: str) -> dict[str, Any]:
     make_quirk("join_window_limit")  # fill the registry
+    # 91339 and 91340 are separate quirks: each id names its own (kept apart in records).
     for cls in QUIRKS.values():
-        if cls.issue == issue or (issue == "91340" and cls.issue == "91339"):
-            return {"id": cls.issue, "title": cls.title, "severity": cls.severity}
-    return {"id": issue, "title": f"Testing Issue {issue}", "severity": 2}
+        if cls.issue == issue:
+            return _issue_of(cls)
+    return _new_issue(issue, f"Testing Issue {issue}")
 
 
 def _explained_by(spec: DmcSpec, srv: str) -> dict[str, Any] | None:
@@ -118,11 +142,30 @@ def _explained_by(spec: DmcSpec, srv: str) -> dict[str, Any] | None:
     The catalogue is public data (what the DCC knows of a DMC), so this reads
     no device state: a failure no known quirk explains is a new Testing Issue.
     """
-    quirks = [*spec.dcc_quirks, *(q for i in spec.devices.values() for q in i.quirks)]
-    for quirk in sorted(quirks, key=lambda q: q.name):
+    for quirk in _sorted_quirks(spec):
         if srv in quirk.affects or "*" in quirk.affects:
-            return {"id": quirk.issue, "title": quirk.title, "severity": quirk.severity}
+            return _issue_of(quirk)
     return None
+
+
+def _named_by_reason(spec: DmcSpec, reason: str | None) -> dict[str, Any] | None:
+    """The DCC names the defect behind a code-less response (91339 or 91340): use it.
+
+    Both quirks affect every SRV, so the SRV alone cannot tell them apart.
+    """
+    if not reason:
+        return None
+    for quirk in _sorted_quirks(spec):
+        if f"({quirk.issue})" in reason:
+            return _issue_of(quirk)
+    return None
+
+
+def _sorted_quirks(spec: DmcSpec) -> list[Any]:
+    """The DMC's quirks, DCC side and firmware, once each, in name order."""
+    quirks = [*spec.dcc_quirks, *(q for i in spec.devices.values() for q in i.quirks)]
+    unique = {q.name: q for q in sorted(quirks, key=lambda q: q.name)}
+    return list(unique.values())
 
 
 def _dmc_quirks(spec: DmcSpec) -> set[str]:
@@ -269,9 +312,8 @@ async def _run_step(ctx: _Ctx, step: Step, spec: DmcSpec, seed: int
         failures = _check_alerts(step.expect["alerts"], ctx) if "alerts" in step.expect else []
         issue = None
         if failures:
-            meta = _quirk_for_issue(step.raises) if step.raises else {
-                "id": f"NEW-check-{step.value}", "title": f"Check {step.value} failed",
-                "severity": 2}
+            meta = _quirk_for_issue(step.raises) if step.raises else _new_issue(
+                f"NEW-check-{step.value}", f"Check {step.value} failed")
             issue = {**meta, "evidence": "; ".join(failures)}
         return ("fail" if failures else "pass"), {}, failures, issue
     if step.kind == "migrate":
@@ -282,15 +324,16 @@ async def _run_step(ctx: _Ctx, step: Step, spec: DmcSpec, seed: int
             failures.append(f"outcome {ctx.migration.outcome}, expected {want}")
         issue = None
         if failures:
-            issue = {"id": f"MIG-{step.value}", "title": f"Migration step {step.value} failed",
-                     "severity": 2, "evidence": "; ".join(failures)}
+            issue = {**_new_issue(f"MIG-{step.value}", f"Migration step {step.value} failed"),
+                     "evidence": "; ".join(failures)}
             # A failure a known quirk explains is raised as that Testing Issue.
             known = _explained_by(spec, ctx.migration.failed_srv) if \
                 ctx.migration.failed_srv else None
-            if known is None and ctx.migration.outcome == "stalled" and \
+            # The mixed-Aclara defect now rejects the request before any change
+            # (it used to stall the migration): either way it is that issue.
+            if known is None and ctx.migration.outcome in ("stalled", "rejected") and \
                     "mixed_supplier_unidentified" in _dmc_quirks(spec):
-                quirk = make_quirk("mixed_supplier_unidentified")
-                known = {"id": quirk.issue, "title": quirk.title, "severity": quirk.severity}
+                known = _issue_of(make_quirk("mixed_supplier_unidentified"))
             if known is not None:
                 issue = {**known, "evidence": "; ".join(failures)}
         return ("fail" if failures else "pass"), {
@@ -309,9 +352,9 @@ async def _run_step(ctx: _Ctx, step: Step, spec: DmcSpec, seed: int
         issue = None
         if failures:
             meta = (_quirk_for_issue(step.raises) if step.raises
-                    else _explained_by(spec, step.value) or {
-                        "id": f"NEW-{step.value}", "title": f"SRV {step.value} failed",
-                        "severity": 2})
+                    else _named_by_reason(spec, fields["response"].get("reason"))
+                    or _explained_by(spec, step.value)
+                    or _new_issue(f"NEW-{step.value}", f"SRV {step.value} failed"))
             issue = {**meta, "evidence": "; ".join(failures)}
         return ("fail" if failures else "pass"), fields, failures, issue
     raise ValueError(f"step kind {step.kind} is run elsewhere")
@@ -331,7 +374,9 @@ def _run_reproduce(step: Step, spec: DmcSpec, seed: int, mitigations: bool, inde
     defect = result.verdict in ("reproduced", "not-mitigated")
     if not defect:
         return "pass", fields, [], None
-    return "fail", fields, [result.evidence], {**result.testing_issue,
+    # The scenario names its quirk's issue_meta(); the severity's source comes along.
+    return "fail", fields, [result.evidence], {**_issue_of(make_quirk(scenario.quirk)),
+                                               **result.testing_issue,
                                                "evidence": result.evidence}
 
 
@@ -371,11 +416,15 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
                     issues.append(issue)
         return _finish(steps, issues, base)
 
+    extra: dict[str, Any] = {}
+    capture = None
+    if capture_dir is not None:
+        safe = "".join(c if c.isalnum() else "-" for c in f"{spec.id}-{pack.id}-{test.name}")
+        capture = str(capture_dir / f"{safe}.pcap")
+        # Relative to the run folder, so the report can link it wherever the folder moves.
+        extra["capture"] = f"{capture_dir.name}/{safe}.pcap"
+
     async def main() -> None:
-        capture = None
-        if capture_dir is not None:
-            safe = "".join(c if c.isalnum() else "-" for c in f"{spec.id}-{pack.id}-{test.name}")
-            capture = str(capture_dir / f"{safe}.pcap")
         inst = build_installation(spec, clock, seed=test_seed, index=index, capture=capture,
                                   medium_options=medium)
         inst.start()
@@ -397,14 +446,19 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
                 if verdict in ("fail", "error"):
                     break
         finally:
+            # Risk 11's monitoring: device alerts this installation received, per
+            # calendar day; the report sets them against the level of concern.
+            extra["alerts"] = {row["day"]: row["alerts"]
+                               for row in alert_volumes(inst.alerts, spec.id)}
             inst.medium.close()
 
     with logs.bound_to_test(dmc=spec.id, pack=pack.id, test=test.name, clock=clock):
         clock.run(main())
-    return _finish(steps, issues, base)
+    return _finish(steps, issues, base, extra)
 
 
-def _finish(steps: list[dict[str, Any]], issues: list[dict[str, Any]], base: dict[str, Any]
+def _finish(steps: list[dict[str, Any]], issues: list[dict[str, Any]], base: dict[str, Any],
+            extra: dict[str, Any] | None = None
             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     # A test passes only when everything it exists to check ran: one skipped step
     # (the DMC lacks the device it names, or the quirk a scenario needs) makes the
@@ -413,7 +467,8 @@ def _finish(steps: list[dict[str, Any]], issues: list[dict[str, Any]], base: dic
     verdict = ("fail" if verdicts & {"fail", "error"} else "skip" if "skip" in verdicts
                else "pass")
     return steps, {"kind": "test", **base, "verdict": verdict, "testing_issues": issues,
-                   "virtual_time": steps[-1]["virtual_time"] if steps else None}
+                   "virtual_time": steps[-1]["virtual_time"] if steps else None,
+                   **(extra or {})}
 
 
 def dmc_line(spec: DmcSpec) -> dict[str, Any]:
@@ -430,19 +485,47 @@ def dmc_line(spec: DmcSpec) -> dict[str, Any]:
                         for c in dmc.equivalence.children]
     return {"kind": "dmc", "dmc": spec.id, "title": spec.title, "status": spec.status,
             "epcl_id": epcl, "testing_issue_threshold": threshold, "children": children,
+            "equivalence_parent": _equivalence_parent(dmc),
+            # What the DCC knows this DMC carries, so a report can name the
+            # mitigations a --mitigations run applied even for issues they kept away.
+            "known_issues": [_issue_of(q) for q in _sorted_quirks(spec)],
             "devices": [{"device_type": t, "manufacturer": i.manufacturer, "model": i.model,
                          "firmware": i.firmware_version} for t, i in spec.devices.items()]}
+
+
+def _equivalence_parent(dmc: Any) -> dict[str, str] | None:
+    """The tested DMC a Substantively Equivalent child stands on, if this is one.
+
+    A child is run only when named with --dmc; its report then says whose
+    DMCT covers it, which the record must carry (reports read nothing else).
+    """
+    if dmc is None:
+        return None
+    from s1bench.firmware_profiles.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    parent = catalogue.parent_of(dmc.id) if dmc.id in catalogue.dmcs else None
+    if parent is None or parent.equivalence is None:
+        return None
+    ranges = ", ".join(f"{t} {r}" for t, r in parent.equivalence.ranges.items())
+    return {"id": parent.id, "reason": f"same models; firmware within {ranges}"}
 
 
 def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0,
               mitigations: bool = False, capture: bool = False, resume: bool = False,
               progress: Callable[[int, int, str], None] | None = None,
               stop_after: int | None = None,
-              medium: dict[str, float] | None = None) -> Path:
+              medium: dict[str, float] | None = None,
+              not_counted: list[str] | None = None,
+              alert_level: int = LEVEL_OF_CONCERN) -> Path:
     """Run every pack on every DMC; returns the record path. Reports are separate.
 
     ``progress(done, total, line)`` is called after each test (and once before
     the first, with done = tests already recorded) so a CLI can draw a bar.
+    ``not_counted`` (Testing Issues agreed not to count against the threshold,
+    seed 002) and ``alert_level`` (alerts per installation and day, risk 11)
+    change only the reports, but they are recorded in the run line so the
+    reports can be regenerated from the record alone.
     """
     out.mkdir(parents=True, exist_ok=True)
     medium = {**DEFAULT_MEDIUM, **(medium or {})}
@@ -471,7 +554,9 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
             writer.write({"kind": "run", "run_id": f"s1bench-{seed}-{zlib.crc32(scope):08x}",
                           "seed": seed, "packs": [p.id for p in packs], "dmcs": dmc_ids,
                           "mitigations": mitigations, "version": __version__,
-                          "medium": medium,
+                          "medium": medium, "capture": capture,
+                          "not_counted": list(dict.fromkeys(not_counted or [])),
+                          "alert_level_of_concern": alert_level,
                           "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         for dmc_id, spec, expanded in plan:
             if dmc_id not in seen_dmcs:

@@ -18,11 +18,22 @@ so "why did this run use 50 ms latency?" has an answer.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from s1bench.harness.dcc.alerts import LEVEL_OF_CONCERN
 
 from s1bench.filecheck import (
     FileError,
@@ -36,6 +47,20 @@ from s1bench.filecheck import (
 
 CONFIG_FILE = "s1bench.toml"
 ENV_PREFIX = "S1BENCH_"
+
+_ISSUE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+
+
+def _issue_id(value: str) -> str:
+    if not _ISSUE_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not a Testing Issue id (letters, digits and . _ / -, "
+                         "as in 91333, risk-11 or NEW-6.7)")
+    return value
+
+
+#: A Testing Issue id as records spell them: 110031, risk-11, NEW-6.7, MIG-request.
+IssueId = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_issue_id),
+                    Field(json_schema_extra={"pattern": f"^{_ISSUE_ID.pattern}$"})]
 
 
 class Settings(BaseModel):
@@ -56,6 +81,13 @@ class Settings(BaseModel):
                         "0 <= loss < 1 (seeded).")
     out: Path = Field(Path("out"), description="Folder commands write under when not given "
                       "--out: run -> OUT/run, duis -> OUT/duis, demo -> OUT.")
+    not_counted: list[IssueId] = Field(
+        default_factory=list, description="Testing Issue ids agreed not to count against "
+        "the Testing Issue Threshold (seed 002); reported as 'agreed not counted'. "
+        "S1BENCH_NOT_COUNTED takes a comma-separated list.")
+    alert_level_of_concern: int = Field(
+        LEVEL_OF_CONCERN, ge=0, description="Device alerts per installation and calendar day "
+        "above which the report flags a day (risk 11's monitoring); flagged, never counted.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "warning", description="Lowest log level printed on stderr.")
     log_format: Literal["auto", "console", "json"] = Field(
@@ -69,6 +101,19 @@ class Settings(BaseModel):
             return {k: v.lower() if k in ("log_level", "log_format", "medium")
                     and isinstance(v, str) else v for k, v in data.items()}
         return data
+
+    @field_validator("not_counted", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """An environment variable is one string; a list is what TOML and the CLI give."""
+        if isinstance(value, str):
+            return [part for part in (p.strip() for p in value.split(",")) if part]
+        return value
+
+    @field_validator("not_counted")
+    @classmethod
+    def _once_each(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
 
     def medium_options(self) -> dict[str, float]:
         return {"latency": self.latency, "jitter": self.jitter, "loss": self.loss}

@@ -61,6 +61,11 @@ ISSUE_3 = {
     "title": "Join window too short",
     "severity": 3,
     "evidence": "<script>alert(1)</script>",
+    # The record contract: whether it counts, and whose severity it is (seed 001's).
+    "kind": "testing-issue",
+    "counts": True,
+    "severity_assumed": False,
+    "severity_source": "seed 001 (downgraded from Severity 2)",
 }
 ISSUE_2 = {
     "id": "120002",
@@ -139,8 +144,11 @@ def test_summary_counts_and_exit_criteria(tmp_path: Path) -> None:
     assert (a["tests_run"], a["passed"], a["failed"], a["skipped"]) == (3, 2, 0, 1)
     assert a["exit_criteria_met"] is True and a["breaches"] == []
     assert a["epcl_id"] == "002255" and a["status"] == "Dormant"
+    # A child is shown as covered by its tested parent, with the parent's verdict.
     assert a["equivalent_children"] == [
-        {"id": "DMC-A2", "reason": "firmware 0x0113 within declared range"}
+        {"id": "DMC-A2", "reason": "firmware 0x0113 within declared range",
+         "covered_by": "DMC-A", "parent_exit_criteria_met": True, "run_here": False,
+         "own_exit_criteria_met": None}
     ]
     assert (b["tests_run"], b["passed"], b["failed"], b["skipped"]) == (2, 1, 1, 0)
     issues = {i["id"]: i for i in b["testing_issues"]}
