@@ -30,6 +30,17 @@ Output (``--out``, default ``./duis-out``): ``<stem>.response.xml`` per input
 without a response code, and ``index.json``: ``{"dmc", "seed", "setup": [...],
 "files": [...]}`` with one entry per input file.
 
+What the run raised besides responses is written to ``alerts/`` as the DUIS
+documents a user would receive (:mod:`s1bench.harness.dcc.alert_documents`):
+device alerts (S1SP-signed SMETS1 device alerts), DCC alerts (the CoS loss
+alert after each 6.23, unless 61224 drops it) and S1SP alerts (one per
+response the S1SP wrote without a code). index.json lists them under
+``"alerts"`` (file, kind, device, code, time) and explains s1bench's choices
+for each kind under ``"alert_notes"``. Devices raise alerts on their own
+only once migrated and only as virtual time passes (risk 11's Itron ESME),
+so ``--migrated`` builds the installation as the DCC leaves it after
+migration and ``--settle`` lets the clock run after the last request.
+
 Exit 0 when every response carries a code (whatever it is), 1 when any lacks
 one, 2 on bad input (a file that is not a DUIS request, an unknown DMC).
 """
@@ -38,6 +49,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -88,16 +100,25 @@ def duis(
         help="Send each RequestID counter as written, so the DSP rejects repeats as replays. "
              "By default each file is a fresh request: its originator's next counter is used "
              "and index.json records both.")] = False,
+    migrated: Annotated[bool, typer.Option(
+        help="Build the installation already migrated (DCC credentials in place), as a DUIS "
+             "user finds it; e.g. itron-active's ESME then raises power/voltage alerts.")
+    ] = False,
+    settle: Annotated[float, typer.Option(
+        metavar="SECONDS", min=0,
+        help="Virtual seconds to keep the installation running after the last request, so "
+             "alerts devices raise on their own arrive (written to OUT/alerts/).")] = 0.0,
 ) -> int:
     """Run DUIS Service Request XML files against one emulated installation of a DMC.
 
     Each request is retargeted onto the installation, run in order on the
     virtual clock, and answered with a DUIS Service Response; index.json
-    says what was mapped and what came back.
+    says what was mapped and what came back. Alerts the run raised (device,
+    DCC and S1SP alerts) are written to OUT/alerts/ and listed in index.json.
     """
     cfg = settings(ctx, dmc=dmc, seed=seed)
     return _run(files, cfg.dmc, out or cfg.out / "duis", cfg.seed, as_json, quiet,
-                keep_counters)
+                keep_counters, migrated=migrated, settle=settle)
 
 
 def _expand(paths: list[str]) -> list[Path]:
@@ -194,11 +215,13 @@ def _unique_stem(stem: str, used: set[str]) -> str:
 
 
 def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
-         quiet: bool, keep_counters: bool = False) -> int:
+         quiet: bool, keep_counters: bool = False, *, migrated: bool = False,
+         settle: float = 0.0) -> int:
     from s1bench.emulator.clock import VirtualClock
 
     from .builder import build_installation, resolve_dmc
     from .dcc import DccRole
+    from .dcc.alert_documents import ALERT_NOTES, run_alert_documents, write_alert_documents
     from .dcc.documents import render_service_response
     from .dcc.messages import RequestID, ServiceRequest
     from .dcc.signing import S1spSigner
@@ -227,11 +250,13 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
     setup: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
     responses: list[Any] = []
+    roles: list[Any] = []
 
     async def main() -> None:
-        inst = build_installation(spec, clock, seed=seed)
+        inst = build_installation(spec, clock, seed=seed, enrolled=migrated)
         inst.start()
         dcc = DccRole(inst, spec.dcc_quirks, seed=seed)
+        roles.append(dcc)
         counters: dict[str, int] = {}
         present = _types_present(inst)
         joined_in_setup: set[str] = set()
@@ -293,6 +318,8 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
                 entries.append(entry)
                 progress(len(entries), len(requests), f"{duis.srv} {entry['response_code']}")
                 responses.append(response)
+            if settle:
+                await clock.sleep(settle)
         finally:
             inst.medium.close()
 
@@ -330,8 +357,12 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
                 name = f"{stem}.response.xml"
                 (out / name).write_bytes(xml)
         entry["output"] = name
-    index = {"dmc": spec.id, "seed": seed, "setup": setup, "files": entries,
-             "s1sp_certificate": certificate.name}
+    alerts = write_alert_documents(run_alert_documents(roles[0], signer), out)
+    index: dict[str, Any] = {"dmc": spec.id, "seed": seed}
+    if migrated or settle:
+        index.update(migrated=migrated, settle_seconds=settle)
+    index.update(setup=setup, files=entries, s1sp_certificate=certificate.name, alerts=alerts,
+                 alert_notes=ALERT_NOTES)
     (out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
 
     if as_json:
@@ -343,4 +374,10 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
                     [(Path(e["file"]).name, e["srv"], e["response_code"] or "(none)",
                       e["reason"] or "") for e in entries], wrap=("REASON",))
         note(f"{len(entries)} requests, written to {out}/ (index.json)")
+        if alerts:
+            kinds = Counter(a["kind"] for a in alerts if a["file"])
+            note(f"alerts written to {out}/alerts/: "
+                 + (", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none")
+                 + (f" ({len(alerts) - sum(kinds.values())} could not be written, see "
+                    "index.json)" if len(alerts) > sum(kinds.values()) else ""))
     return EXIT_NOT_MET if missing else EXIT_OK

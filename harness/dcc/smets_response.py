@@ -1,4 +1,5 @@
-"""SMETS1 Service Responses in their real DUIS shape, signed by the S1SP; S1SP and DCC alerts.
+"""SMETS1 Service Responses and device alerts in their real DUIS shape, signed by the S1SP;
+S1SP and DCC alerts.
 
 :func:`s1bench.harness.duis_xml.render_response` carries a device's data as
 base64 JSON in ``GBCSPayload``, because the real place for it needs a
@@ -17,7 +18,9 @@ content, from MMC types, is ``ra:``. The ``SMETS1SignedResponse`` is signed
 as a document of its own with exclusive C14N and then placed in the outer
 ``sr:Response``. The outer document's namespace declarations and
 indentation are outside the signed bytes, so the subtree taken back out of
-the outer document still verifies (:func:`verify_smets1_response`).
+the outer document still verifies (:func:`verify_smets1_response`). A SMETS1
+device's alert takes the same signed path, with the MMC ``DeviceAlertMessage``
+in place of the response payload (:func:`render_smets1_device_alert`).
 
 Every document written here validates against the DUIS 5.4 schema. Anything
 that would break that raises :class:`~s1bench.harness.duis_xml.DuisError`
@@ -35,7 +38,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from lxml import etree
-from s1bench.emulator.headend import eui64_int, eui64_str
+from s1bench.emulator.headend import Alert, eui64_int, eui64_str
 from s1bench.harness.duis_xml import (
     _DECIMAL_RE,
     RESPONSE_CODES,
@@ -53,6 +56,7 @@ from .messages import RequestID
 from .signing import S1spSigner, signature_placeholder, verify
 
 __all__ = [
+    "COS_LOSS_ALERT_CODE",
     "DCC_ALERT_CODES",
     "DCC_ALERT_MEMBERS",
     "FILLED_GAPS",
@@ -61,8 +65,10 @@ __all__ = [
     "SMETS_ELEMENT",
     "render_dcc_alert",
     "render_s1sp_alert",
+    "render_smets1_device_alert",
     "render_smets1_response",
     "smets_data",
+    "verify_smets1_device_alert",
     "verify_smets1_response",
 ]
 
@@ -165,6 +171,18 @@ DCC_ALERT_CODES: tuple[str, ...] = (
     "N54", "N55", "N56", "N57", "N58", "N59", "N60", "N61", "N62", "N63", "N64", "N65", "N999",
 )
 
+#: The DCCAlertCode s1bench writes for a change-of-supplier loss alert (61224).
+#:
+#: **The meaning is assumed, not sourced.** The DUIS schema lists the codes
+#: without meanings, and the DUIS table that gives them is not among
+#: s1bench's sources (DOMAIN.md lists AD1, N1-N65 only). What the schema does
+#: fix is the alert's content: ``DCCAlert/ChangeOfSupplier`` carrying the
+#: 6.23 request's id, and that part is not a guess. N16 is the code the suite
+#: already paired with ChangeOfSupplier. Keeping the choice in one named
+#: constant means a user holding the DUIS table changes one line, and a
+#: DUIS adaptor test that keys on the member rather than the code is unaffected.
+COS_LOSS_ALERT_CODE = "N16"
+
 #: The ``sr:DCCAlert`` members :func:`render_dcc_alert` can write, and what each carries.
 DCC_ALERT_MEMBERS: dict[str, str] = {
     "CommandFailure": "CommandRequestID (the request) and DeviceID",
@@ -197,6 +215,7 @@ _MAX_LOG_ENTRIES = 100  # ra:LogType
 _MAX_CHF_LOG_ENTRIES = 16  # ra:CHFDeviceLogType
 _MAX_TEXT = 200  # ra:EventCodeDescription
 _MAX_DEBUG_TEXT = 250  # ra:StatusSMETS1/Error
+_MAX_ALERT_TEXT = 250  # ra:DeviceAlertContentType/AlertDescription
 _UTRN_RE = re.compile(r"^[0-9]{20}$")
 _HEX_RE = re.compile(r"^(?:[0-9A-Fa-f]{2})*$")
 
@@ -681,19 +700,13 @@ def render_smets1_response(
     return _document(root)
 
 
-def verify_smets1_response(
+def _signed_smets1(
     xml_bytes: bytes, certificate_pem: bytes | str
-) -> tuple[str | None, etree._Element]:
-    """Check a SMETS1 response's S1SP signature, and return the SMETSData member's name and the
-    verified ``SMETS1Response``.
+) -> tuple[etree._Element, etree._Element, etree._Element]:
+    """(outer root, SMETS1ResponseMessage, verified SMETS1Response) of a signed SMETS1 document.
 
-    Only the ``SMETS1SignedResponse`` subtree is signed. It is taken out of
-    the document and verified on its own, and what is returned comes from
-    the verified copy. The name is None for a response without
-    ``SMETSData``. Raises :class:`~s1bench.harness.dcc.signing.SignatureInvalid`
-    for a bad signature. Raises :class:`DuisError` when the document is not a
-    SMETS1 response, or when its unsigned outer ServiceReferenceVariant
-    disagrees with the signed one.
+    Everything returned from inside the signature comes from signxml's
+    verified copy, so unsigned text beside it cannot slip in.
     """
     try:
         root = etree.fromstring(xml_bytes, _parser())
@@ -709,6 +722,29 @@ def verify_smets1_response(
     smets1 = verified.find(_sr("SMETS1Response"))
     if smets1 is None:
         raise DuisError("the signed SMETS1SignedResponse holds no SMETS1Response")
+    return root, message, smets1
+
+
+def verify_smets1_response(
+    xml_bytes: bytes, certificate_pem: bytes | str
+) -> tuple[str | None, etree._Element]:
+    """Check a SMETS1 response's S1SP signature, and return the SMETSData member's name and the
+    verified ``SMETS1Response``.
+
+    Only the ``SMETS1SignedResponse`` subtree is signed. It is taken out of
+    the document and verified on its own, and what is returned comes from
+    the verified copy. The name is None for a response without
+    ``SMETSData``. Raises :class:`~s1bench.harness.dcc.signing.SignatureInvalid`
+    for a bad signature. Raises :class:`DuisError` when the document is not a
+    SMETS1 response, or when its unsigned outer ServiceReferenceVariant
+    disagrees with the signed one. A signed device alert is refused after its
+    signature is checked (use :func:`verify_smets1_device_alert`): returning
+    None for it would pass an alert off as a response that carried no data.
+    """
+    _, message, smets1 = _signed_smets1(xml_bytes, certificate_pem)
+    if smets1.find(f"{_sr('Body')}/{_sr('DeviceAlertMessage')}") is not None:
+        raise DuisError("this is a SMETS1 device alert, not a response: "
+                        "use verify_smets1_device_alert")
     signed_srv = smets1.findtext(f"{_sr('Header')}/{_ra('ServiceReferenceVariant')}")
     outer_srv = message.findtext(_sr("ServiceReferenceVariant"))
     if outer_srv is not None and signed_srv is not None and outer_srv != signed_srv:
@@ -717,6 +753,115 @@ def verify_smets1_response(
     data = smets1.find(f"{_sr('Body')}/{_sr('ResponseMessage')}/{_ra('SMETSData')}")
     members = [] if data is None else [c for c in data if isinstance(c.tag, str)]
     return (etree.QName(members[0]).localname if members else None), smets1
+
+
+def render_smets1_device_alert(
+    alert: Alert,
+    signer: S1spSigner,
+    *,
+    service_user_eui: str,
+    counter: int,
+    schema_version: str = "5.4",
+) -> bytes:
+    """A SMETS1 device's alert as the DCC delivers it, signed by the S1SP (UTF-8 XML).
+
+    A SMETS1 device has no GBCS signature of its own, so its alert reaches a
+    DUIS user the way its responses do: ``sr:Response/Body/
+    SMETS1ResponseMessage`` holding a signed ``SMETS1Response`` whose body
+    is the MMC ``DeviceAlertMessage`` (the schema's second choice beside
+    ``ResponseMessage``). ``DeviceAlertContent`` carries the alert code
+    (``GBCSHexAlertCode``, the head-end's hex code), the device's ``detail``
+    as ``AlertDescription`` (the code itself when there is none, since the
+    element is required) and the time raised. No ``Payload``: the emulator's
+    power and voltage alerts are none of the few codes the MMC schema gives
+    extra data.
+
+    Header choices, all schema-valid. The schema makes both RequestID and
+    ResponseID optional in ``sr:Response`` and comments on neither.
+
+    * RequestID is left out. An alert answers no request. An invented one
+      would make an adaptor that pairs responses with requests by RequestID
+      file the alert under a request the user never sent.
+    * ResponseID is ``device:service user:counter``. That is a response's
+      pattern (responder, recipient, counter), and it repeats the signed
+      header's BusinessOriginatorID, BusinessTargetID and OriginatorCounter,
+      so the unsigned copy can be checked against the signed one
+      (:func:`verify_smets1_device_alert` does).
+    * ``counter`` is the alert's OriginatorCounter. The emulator's Alert
+      carries none, so the caller numbers them (s1bench: per device, in the
+      order raised). ResponseCode is I0, as for every delivered alert in
+      s1bench (:func:`render_dcc_alert`).
+    * The outer ServiceReference/ServiceReferenceVariant are left out
+      (optional): no SRV caused the alert.
+    """
+    code = str(alert.code).strip().upper()
+    if not code or not _HEX_RE.match(code):
+        raise DuisError(f"alert code {alert.code!r} is not hex bytes (GBCSHexAlertCode)")
+    if isinstance(counter, bool) or not isinstance(counter, int) or not 0 <= counter < 2**64:
+        raise DuisError(f"alert counter {counter!r} is outside 0..2**64-1")
+    version = _schema_version(schema_version)
+    device = _eui("alert device", alert.device)
+    user = _eui("service_user_eui", service_user_eui)
+    when = _aware(alert.raised_at, "alert raised_at")
+
+    signed_root = etree.Element(_sr("SMETS1SignedResponse"), nsmap={"sr": SR_NS, "ra": RA_NS})
+    signed_root.set("schemaVersion", version)
+    smets1 = _sub(signed_root, _sr("SMETS1Response"))
+    header = _sub(smets1, _sr("Header"))
+    for name, text in (("BusinessOriginatorID", device), ("BusinessTargetID", user),
+                       ("OriginatorCounter", str(counter)), ("Timestamp", when)):
+        _sub(header, _ra(name), text)
+    content = _sub(_sub(_sub(smets1, _sr("Body")), _sr("DeviceAlertMessage")),
+                   _ra("DeviceAlertContent"))
+    _sub(content, _ra("GBCSHexAlertCode"), code)
+    _sub(content, _ra("AlertDescription"), _text(alert.detail or f"alert {code}", _MAX_ALERT_TEXT))
+    _sub(content, _ra("Timestamp"), when)
+    signed_root.append(signature_placeholder())
+    etree.indent(signed_root, level=3)  # Response > Body > SMETS1ResponseMessage > here
+    signed = signer.sign(signed_root)
+
+    root = etree.Element(_sr("Response"), nsmap={"sr": SR_NS})
+    root.set("schemaVersion", version)
+    outer = _sub(root, _sr("Header"))
+    _sub(outer, _sr("ResponseID"), f"{device}:{user}:{counter}")
+    _sub(outer, _sr("ResponseCode"), "I0")
+    _sub(outer, _sr("ResponseDateTime"), when)
+    message = _sub(_sub(root, _sr("Body")), _sr("SMETS1ResponseMessage"))
+    slot = _sub(message, _sr("SMETS1SignedResponse"))
+    etree.indent(root)
+    _embed(slot, signed)
+    return _document(root)
+
+
+def verify_smets1_device_alert(
+    xml_bytes: bytes, certificate_pem: bytes | str
+) -> tuple[str, etree._Element]:
+    """Check a SMETS1 device alert's S1SP signature; return its alert code and the verified
+    ``SMETS1Response``.
+
+    The signature covers only ``SMETS1SignedResponse``, so the outer
+    ResponseID, which an adaptor reads first, is compared with the signed
+    header: a ResponseID naming another device, user or counter is refused
+    with :class:`DuisError`, as is a document that is not a device alert.
+    Raises :class:`~s1bench.harness.dcc.signing.SignatureInvalid` for a bad
+    signature.
+    """
+    root, _, smets1 = _signed_smets1(xml_bytes, certificate_pem)
+    content = smets1.find(f"{_sr('Body')}/{_sr('DeviceAlertMessage')}/{_ra('DeviceAlertContent')}")
+    if content is None:
+        raise DuisError("the signed SMETS1Response is not a device alert with DeviceAlertContent")
+    code = content.findtext(_ra("GBCSHexAlertCode"))
+    if not code:
+        raise DuisError("the signed device alert has no GBCSHexAlertCode")
+    header = smets1.find(_sr("Header"))
+    assert header is not None  # required by the schema, and signed
+    signed_id = ":".join(header.findtext(_ra(name)) or "" for name in
+                         ("BusinessOriginatorID", "BusinessTargetID", "OriginatorCounter"))
+    outer_id = root.findtext(f"{_sr('Header')}/{_sr('ResponseID')}")
+    if outer_id is not None and outer_id.strip().upper() != signed_id.upper():
+        raise DuisError(f"the unsigned ResponseID {outer_id} disagrees with the signed header, "
+                        f"{signed_id}")
+    return code, smets1
 
 
 def render_s1sp_alert(
@@ -780,8 +925,13 @@ def render_dcc_alert(
     the default is CommandFailure. Without one, only CoSCertificateAlert fits,
     and it must be named. The header's ResponseCode is I0 (the alert itself is
     information), the time is ``when``, and RequestID/ResponseID are written
-    when a request is given. The schema has no free-text field for DCC
-    alerts, so ``info`` is written as an XML comment.
+    when a request is given: such an alert is the DCC's later word on that
+    request (a failed command, a completed 6.23), so an adaptor can file it
+    with the request, while the body's member says it is an alert. A device
+    alert answers no request and carries no RequestID
+    (:func:`render_smets1_device_alert`). The schema has no free-text field
+    for DCC alerts, so ``info`` is written as an XML comment. For the CoS loss
+    alert use :data:`COS_LOSS_ALERT_CODE` and ``alert="ChangeOfSupplier"``.
     """
     if code not in DCC_ALERT_CODES:
         raise DuisError(

@@ -203,3 +203,116 @@ def test_a_tampered_signed_response_fails_verification(reference_run: Any) -> No
         value.group(1), str(int(value.group(1)) + 1).encode()), 1)
     with pytest.raises(SignatureInvalid):
         verify_smets1_response(tampered, certificate)
+
+
+# --------------------------------------------------------------------------- alerts
+
+COS_TEMPLATE = TEMPLATES / "CS02bSupplierByTransCoS_6.23_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"
+
+
+def _cos_events(index: dict[str, Any]) -> list[dict[str, Any]]:
+    """6.23 requests the S1SP carried out and the meter accepted: each owes a CoS loss alert."""
+    return [e for e in index["files"] if e["srv"] == "6.23" and e.get("answered_by") == "s1sp"
+            and e["response_code"] == "I0" and e["device_success"] is True]
+
+
+def _sent_request_id(entry: dict[str, Any]) -> str:
+    """The RequestID as sent: the template's originator, the emulated target, the sent counter."""
+    template = etree.parse(entry["file"]).getroot()
+    written = template.findtext(f"{{{SR_NS}}}Header/{{{SR_NS}}}RequestID")
+    return f"{written.split(':')[0]}:{entry['emulated_target']}:{entry['counter']['sent']}"
+
+
+def _alerts(index: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [a for a in index["alerts"] if a["kind"] == kind]
+
+
+def test_a_cos_request_writes_a_dcc_alert_listed_in_the_index(reference_run: Any) -> None:
+    _, out, index = reference_run
+    events = _cos_events(index)
+    assert len(events) == 1  # the IMMEDIATE template; the future-dated one runs in 2030
+    (alert,) = _alerts(index, "dcc-alert")
+    assert alert["request_id"] == _sent_request_id(events[0])
+    assert alert["device"] == events[0]["emulated_target"]
+    assert alert["code"] and alert["time"] and alert["file"].startswith("alerts/")
+    xml = (out / alert["file"]).read_bytes()
+    assert validate(xml) == []
+    assert alert["request_id"].encode() in xml
+    assert "dcc-alert" in index["alert_notes"]
+    # The reference DMC raises nothing else, and a run without the new options keeps its keys.
+    assert [a["kind"] for a in index["alerts"]] == ["dcc-alert"]
+    assert "migrated" not in index and "settle_seconds" not in index
+
+
+@pytest.fixture(scope="module")
+def elster_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """Every template plus twelve more CoS requests on the DMC that carries 61224 and 91339/40."""
+    extra = tmp_path_factory.mktemp("cos")
+    for n in range(12):
+        (extra / f"cos{n:02d}.xml").write_bytes(COS_TEMPLATE.read_bytes())
+    out = tmp_path_factory.mktemp("duis-elster")
+    main(["duis", str(TEMPLATES), str(extra), "--dmc", "honeywell-elster-dormant",
+          "--out", str(out), "--quiet"])
+    return out, json.loads((out / "index.json").read_text())
+
+
+def test_61224_shows_as_missing_dcc_alert_documents(elster_run: Any) -> None:
+    out, index = elster_run
+    events = {_sent_request_id(e) for e in _cos_events(index)}
+    alerts = _alerts(index, "dcc-alert")
+    assert len(events) >= 10
+    # The defect: some CoS events have no alert document (the reference run has one per event).
+    assert 0 < len(alerts) < len(events)
+    assert {a["request_id"] for a in alerts} < events
+    for alert in alerts:
+        assert validate((out / alert["file"]).read_bytes()) == [], alert["file"]
+
+
+def test_codeless_responses_get_signed_s1sp_alerts(elster_run: Any) -> None:
+    from s1bench.harness.dcc.signing import verify
+
+    out, index = elster_run
+    certificate = (out / index["s1sp_certificate"]).read_bytes()
+    codeless = [e for e in index["files"] if e["response_code"] is None and not e.get("error")]
+    alerts = _alerts(index, "s1sp-alert")
+    assert codeless and len(alerts) == len(codeless)
+    assert {a["request_id"] for a in alerts} == {_sent_request_id(e) for e in codeless}
+    for alert in alerts:
+        xml = (out / alert["file"]).read_bytes()
+        assert validate(xml) == [], alert["file"]
+        assert verify(xml, certificate).findtext(f"{{{SR_NS}}}RequestID") == alert["request_id"]
+
+
+def test_migrated_itron_meter_alerts_are_signed_device_alert_documents(tmp_path: Path) -> None:
+    from s1bench.harness.dcc.signing import SignatureInvalid
+    from s1bench.harness.dcc.smets_response import verify_smets1_device_alert
+
+    request = TEMPLATES / "ECS42_7.1_SUCCESS_REQUEST_DUIS.XML"
+    assert main(["duis", str(request), "--dmc", "itron-active", "--out", str(tmp_path),
+                 "--quiet", "--migrated", "--settle", "7200"]) == 0
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert (index["migrated"], index["settle_seconds"]) == (True, 7200)
+    certificate = (tmp_path / index["s1sp_certificate"]).read_bytes()
+    alerts = _alerts(index, "device-alert")
+    assert len(alerts) >= 2  # risk 11: about four an hour
+    assert {a["code"] for a in alerts} <= {"8F84", "8014"}
+    for alert in alerts:
+        xml = (tmp_path / alert["file"]).read_bytes()
+        assert validate(xml) == [], alert["file"]
+        code, smets1 = verify_smets1_device_alert(xml, certificate)
+        assert code == alert["code"]
+        assert smets1.findtext(".//{*}BusinessOriginatorID") == alert["device"]
+    xml = (tmp_path / alerts[0]["file"]).read_bytes()
+    tampered = re.sub(rb"(<ra:AlertDescription>)[^<]*", rb"\1tampered", xml, count=1)
+    assert tampered != xml
+    with pytest.raises(SignatureInvalid):
+        verify_smets1_device_alert(tampered, certificate)
+
+
+def test_an_unmigrated_meter_raises_no_device_alerts(tmp_path: Path) -> None:
+    request = TEMPLATES / "ECS42_7.1_SUCCESS_REQUEST_DUIS.XML"
+    assert main(["duis", str(request), "--dmc", "itron-active", "--out", str(tmp_path),
+                 "--quiet", "--settle", "7200"]) == 0
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert _alerts(index, "device-alert") == []
+    assert not (tmp_path / "alerts").exists()

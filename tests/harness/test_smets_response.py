@@ -17,11 +17,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
+from s1bench.emulator.headend import Alert
 from s1bench.emulator.hub_services import HANDLERS
 from s1bench.harness import duis_xml
 from s1bench.harness.dcc.s1sp import HEADEND
 from s1bench.harness.dcc.signing import S1spSigner, SignatureInvalid, verify
 from s1bench.harness.dcc.smets_response import (
+    COS_LOSS_ALERT_CODE,
     DCC_ALERT_CODES,
     FILLED_GAPS,
     NO_SMETS_ELEMENT,
@@ -29,7 +31,9 @@ from s1bench.harness.dcc.smets_response import (
     SMETS_ELEMENT,
     render_dcc_alert,
     render_s1sp_alert,
+    render_smets1_device_alert,
     render_smets1_response,
+    verify_smets1_device_alert,
     verify_smets1_response,
 )
 
@@ -289,7 +293,7 @@ def test_s1sp_alert_validates_and_verifies(schema: Any, signer: S1spSigner,
 
 def test_dcc_alerts_validate(schema: Any) -> None:
     failure = render_dcc_alert("N1", WHEN, device_id=METER, request_id=RID, info="no answer")
-    cos = render_dcc_alert("N16", WHEN, device_id=METER, request_id=RID,
+    cos = render_dcc_alert(COS_LOSS_ALERT_CODE, WHEN, device_id=METER, request_id=RID,
                            alert="ChangeOfSupplier")
     device_only = render_dcc_alert("AD1", WHEN, device_id=METER, alert="CoSCertificateAlert")
     for xml in (failure, cos, device_only):
@@ -300,3 +304,76 @@ def test_dcc_alerts_validate(schema: Any) -> None:
 def test_unknown_dcc_alert_code_is_refused_with_the_allowed_list() -> None:
     with pytest.raises(ValueError, match=r"'N32'.*AD1, N1, N2.*N65, N999"):
         render_dcc_alert("N32", WHEN, device_id=METER, request_id=RID)
+
+
+def test_cos_loss_alert_code_is_a_schema_code() -> None:
+    assert COS_LOSS_ALERT_CODE in DCC_ALERT_CODES
+
+
+# --------------------------------------------------------------------------- device alerts
+
+POWER = Alert("8F84", METER, datetime(2024, 5, 1, 12, 30, 15, 250000, tzinfo=UTC), "power")
+
+
+def _device_alert(signer: S1spSigner, alert: Alert = POWER, counter: int = 7) -> bytes:
+    return render_smets1_device_alert(alert, signer, service_user_eui=USER, counter=counter)
+
+
+def test_device_alert_validates_and_carries_the_alert(schema: Any, signer: S1spSigner,
+                                                     cert_file: Path) -> None:
+    xml = _device_alert(signer)
+    assert _valid(schema, xml) == []
+    root = etree.fromstring(xml)
+    # Unsolicited: no RequestID; the ResponseID names device, recipient and counter.
+    assert root.find(f"{SR}Header/{SR}RequestID") is None
+    assert root.findtext(f"{SR}Header/{SR}ResponseID") == f"{METER}:{USER}:7"
+    assert root.findtext(f"{SR}Header/{SR}ResponseCode") == "I0"
+    assert root.findtext(f"{SR}Header/{SR}ResponseDateTime") == "2024-05-01T12:30:15.250Z"
+    code, smets1 = verify_smets1_device_alert(xml, cert_file.read_bytes())
+    assert code == "8F84"
+    content = smets1.find(f"{SR}Body/{SR}DeviceAlertMessage/{RA}DeviceAlertContent")
+    assert content.findtext(f"{RA}AlertDescription") == "power"
+    assert content.findtext(f"{RA}Timestamp") == "2024-05-01T12:30:15.250Z"
+    assert smets1.findtext(f"{SR}Header/{RA}BusinessOriginatorID") == METER
+    assert smets1.findtext(f"{SR}Header/{RA}BusinessTargetID") == USER
+    assert smets1.findtext(f"{SR}Header/{RA}OriginatorCounter") == "7"
+
+
+def test_tampered_device_alert_fails_verification(signer: S1spSigner, cert_file: Path) -> None:
+    xml = _device_alert(signer)
+    signed_code = b"<ra:GBCSHexAlertCode>8F84</ra:GBCSHexAlertCode>"
+    assert signed_code in xml
+    with pytest.raises(SignatureInvalid, match="digest mismatch"):
+        verify_smets1_device_alert(
+            xml.replace(signed_code, b"<ra:GBCSHexAlertCode>8014</ra:GBCSHexAlertCode>"),
+            cert_file.read_bytes())
+    with pytest.raises(SignatureInvalid):
+        verify_smets1_device_alert(xml, S1spSigner(seed=8).certificate_pem())
+    # The outer ResponseID is not signed, so it is checked against the signed header.
+    moved = xml.replace(f"<sr:ResponseID>{METER}:".encode(),
+                        f"<sr:ResponseID>{IHD}:".encode())
+    assert moved != xml
+    with pytest.raises(duis_xml.DuisError, match="disagrees with the signed header"):
+        verify_smets1_device_alert(moved, cert_file.read_bytes())
+
+
+def test_alerts_and_responses_are_not_mistaken_for_each_other(
+    signer: S1spSigner, cert_file: Path
+) -> None:
+    with pytest.raises(duis_xml.DuisError, match="device alert, not a response"):
+        verify_smets1_response(_device_alert(signer), cert_file.read_bytes())
+    with pytest.raises(duis_xml.DuisError, match="not a device alert"):
+        verify_smets1_device_alert(_render(signer, "11.2", BODIES["11.2"]),
+                                   cert_file.read_bytes())
+
+
+def test_device_alert_values_the_schema_cannot_hold_are_refused(signer: S1spSigner) -> None:
+    with pytest.raises(duis_xml.DuisError, match="not hex"):
+        _device_alert(signer, Alert("8F8", METER, WHEN))
+    with pytest.raises(duis_xml.DuisError, match="time zone"):
+        _device_alert(signer, Alert("8F84", METER, datetime(2024, 5, 1)))
+    with pytest.raises(duis_xml.DuisError, match="counter"):
+        _device_alert(signer, counter=-1)
+    # AlertDescription is required: an alert without detail is described by its code.
+    bare = _device_alert(signer, Alert("8014", METER, WHEN))
+    assert b"<ra:AlertDescription>alert 8014</ra:AlertDescription>" in bare
