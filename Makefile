@@ -10,7 +10,7 @@ OUT ?= out
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,hil]'
 	touch $(STAMP)
 
 setup: $(STAMP)

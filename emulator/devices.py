@@ -306,6 +306,34 @@ class Device(HanNode):
         delay = self.rng.uniform(1.0, self.attempt_interval)
         self._join_handle = self.clock.call_later(delay, self._attempt_join)
 
+    def resume_network(self, short: int, network_key: bytes, key_seq: int = 0) -> None:
+        """Back on the network it was on, at its old address: a meter keeps both in its NV.
+
+        What a restarted coordinator finds when its own NVRAM says the device
+        joined earlier: no join exchange, the device simply is there.
+        """
+        if self._join_handle is not None:
+            self._join_handle.cancel()
+        old, self.short = self.short, short
+        readdress = getattr(self.medium, "readdress", None)
+        if readdress:
+            readdress(self, old)
+        self.network_key = network_key
+        self.key_seq = key_seq
+
+    def join_now(self) -> None:
+        """Try at once: the device has seen a beacon saying the network permits joining.
+
+        Without it a device that backed off (up to four minutes) would sit out
+        a join window a host opened just now; a real device scanning for a
+        network notices the permit bit in the beacons.
+        """
+        if self.network_key is not None or getattr(self, "_link_ktk", None) is None:
+            return
+        if self._join_handle is not None:
+            self._join_handle.cancel()
+        self._attempt_join()
+
     def _attempt_join(self) -> None:
         if self.network_key is not None or not self.powered:
             return

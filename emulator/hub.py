@@ -1,12 +1,18 @@
 """The SMETS1 comms hub: WAN endpoint, HAN coordinator and trust centre.
 
 Head-end commands arrive on the WAN side (:meth:`CommsHub.execute`) and are
-carried out with real HAN frames to the target device; the hub never touches
-a device object. What comes back is a device-level outcome (done, refused,
+carried out over the HAN to the target device; the hub never touches a
+device object. What comes back is a device-level outcome (done, refused,
 silent, unreachable), never a DUIS code: the DCC's S1SP translates it. The
 CHF device log (whitelist) holds install-code link keys; a join window
 longer than one PermitDuration (254 s since R21) is opened by re-sending
 Mgmt_Permit_Joining_req.
+
+The HAN itself is a :class:`~s1bench.emulator.han_link.HanLink`: s1bench's
+frame stack (:class:`~s1bench.emulator.coordinator.HanCoordinator`) on the
+emulator, a Zigbee dongle through zigpy on a bench. Everything here (the
+device log, join windows, request/response matching, alerts, the handlers
+of :mod:`hub_services` and the hub's quirks) is the same on both.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from typing import Any
 
 import structlog
 
-from . import aps, mgmt, mmo, nwk, se, zcl, zdo
+from . import mgmt, mmo, se, zcl, zdo
 from .devices import CHF, DeviceInfo, QuirkContext, fingerprint
+from .han_link import HanLink
 from .headend import (
     Alert,
     Command,
@@ -31,7 +38,7 @@ from .headend import (
     eui64_int,
     eui64_str,
 )
-from .node import COORDINATOR, PAYLOAD_ERRORS, HanNode
+from .node import PAYLOAD_ERRORS
 
 log = structlog.get_logger("s1bench.hub")
 
@@ -47,26 +54,26 @@ class LogEntry:
     joined: bool = False
 
 
-class CommsHub(HanNode):
+class CommsHub:
     device_type = CHF
 
     #: How long the hub waits for a device's answer, and how often it asks.
     response_timeout = 10.0
     attempts = 2
 
-    def __init__(self, ieee: int, pan: int, medium: Any, clock: Any, info: DeviceInfo,
-                 rng: random.Random, network_key: bytes) -> None:
-        super().__init__(ieee, COORDINATOR, pan, medium, clock)
+    def __init__(self, ieee: int, clock: Any, info: DeviceInfo, rng: random.Random,
+                 link: HanLink) -> None:
+        self.ieee = ieee
+        self.clock = clock
         self.info = info
         self.rng = rng
-        self.network_key = network_key
+        self.link = link
+        link.bind(self)
         self.device_log: dict[int, LogEntry] = {}
         self.known: dict[int, DeviceInfo] = {}
         self.alert_sink: Callable[[Alert], None] | None = None
-        self.permit_until = 0.0
         self.permit_durations_sent: list[int] = []
         self._pending: dict[tuple[int, int, int], asyncio.Future[zcl.ZclFrame]] = {}
-        self._next_short = 0x0100
         self.quirk_memory: dict[str, Any] = {}
         self.credentials = {role: fingerprint(f"{ieee:016x}:{role}:smso".encode())
                             for role in mgmt.INITIAL_ROLES}
@@ -79,6 +86,18 @@ class CommsHub(HanNode):
     @property
     def eui(self) -> str:
         return eui64_str(self.ieee)
+
+    @property
+    def network_key(self) -> bytes | None:
+        """The HAN's network key when the link holds one (a dongle keeps its own)."""
+        return getattr(self.link, "network_key", None)
+
+    def frame_received(self, frame: bytes) -> None:
+        """A raw frame for the hub's radio: only a frame-stack link can take one."""
+        receive = getattr(self.link, "frame_received", None)
+        if receive is None:
+            raise TypeError(f"the hub's HAN link {type(self.link).__name__} takes no raw frames")
+        receive(frame)
 
     # ---- device log ----------------------------------------------------------
     def add_known(self, ieee: int, info: DeviceInfo) -> None:
@@ -178,11 +197,11 @@ class CommsHub(HanNode):
             raise Refused(f"device {eui64_str(ieee)} is not joined", OutcomeStatus.UNREACHABLE)
         loop = asyncio.get_running_loop()
         for _ in range(self.attempts):
-            seq = self.next_zcl_seq()
+            seq = self.link.next_zcl_seq()
             key = (short, cluster, seq)
             future: asyncio.Future[zcl.ZclFrame] = loop.create_future()
             self._pending[key] = future
-            self.send_zcl(short, cluster, zcl.ZclFrame(
+            self.link.send_zcl(short, cluster, zcl.ZclFrame(
                 frame_type, direction, seq, command, payload,
                 disable_default_response=not want_default_response))
             try:
@@ -194,7 +213,7 @@ class CommsHub(HanNode):
                 self._pending.pop(key, None)
         raise NoResponse(f"no response from {eui64_str(ieee)} after {self.attempts} attempts")
 
-    def on_zcl(self, src: int, cluster: int, frame: zcl.ZclFrame) -> None:
+    def zcl_received(self, src: int, cluster: int, frame: zcl.ZclFrame) -> None:
         future = self._pending.get((src, cluster, frame.seq))
         if future is not None and not future.done():
             future.set_result(frame)
@@ -219,13 +238,12 @@ class CommsHub(HanNode):
             # CCS01: a device already in the log keeps its key; the add still succeeds.
             return
         self.device_log[ieee] = LogEntry(ieee, device_type, None, link_key, False)
+        self.link.add_link_key(ieee, link_key)
         self._log(0x8F14, f"device {eui64_str(ieee)} added to the device log")
 
     def open_join_window(self, seconds: int) -> list[int]:
         """Permit joining for ``seconds``, re-sending Mgmt_Permit_Joining_req as needed."""
         durations = zdo.permit_durations(seconds)
-        now = self.clock.monotonic()
-        self.permit_until = max(self.permit_until, now + seconds)
         offset = 0.0
         for duration in durations:
             self.clock.call_later(offset, self._send_permit, duration)
@@ -234,43 +252,13 @@ class CommsHub(HanNode):
 
     def _send_permit(self, duration: int) -> None:
         self.permit_durations_sent.append(duration)
-        self.send_zdo(COORDINATOR, zdo.ZdoMessage(zdo.MGMT_PERMIT_JOINING_REQ, self.next_zcl_seq(),
-                                                  {"duration": duration, "tc_significance": 1}),
-                      broadcast_to=nwk.ALL_ROUTERS)
+        self.link.permit_joining(duration)
 
-    def on_nwk_command(self, frame: nwk.NwkFrame) -> None:
-        if frame.payload[:1] != bytes([nwk.CMD_REJOIN_REQUEST]) or frame.src_ieee is None:
-            return
-        entry = self.device_log.get(frame.src_ieee)
-        if entry is None or entry.link_key is None:
-            return
-        if self.clock.monotonic() > self.permit_until:
-            return
-        if entry.short is None:
-            entry.short = self._next_short
-            self._next_short += 1
-        old_short = frame.src
-        self.send_nwk_command(old_short, nwk.rejoin_response(entry.short, 0))
-        # The device takes its new address when the response lands; the key follows.
-        self.clock.call_later(0.05, self._send_transport_key, entry)
-
-    def _send_transport_key(self, entry: LogEntry) -> None:
-        assert entry.link_key is not None and entry.short is not None
-        assert self.network_key is not None
-        self._frame_counter += 1
-        sealed = aps.TransportKey(self._next("_aps_counter", 256), self.network_key,
-                                  self.key_seq, entry.ieee, self.ieee,
-                                  self._frame_counter).encode(
-            mmo.key_transport_key(entry.link_key))
-        self.send_aps_command(entry.short, sealed)
-
-    def on_zdo(self, src: int, message: zdo.ZdoMessage) -> None:
-        if message.cluster != zdo.DEVICE_ANNCE:
-            return
-        entry = self.device_log.get(message.fields["ieee"])
+    def device_joined(self, ieee: int, short: int) -> None:
+        entry = self.device_log.get(ieee)
         if entry is None:
             return
-        entry.short = message.fields["nwk"]
+        entry.short = short
         entry.joined = True
         self._log(0x8F15, f"device {eui64_str(entry.ieee)} joined")
         log.info("device joined the HAN", ieee=eui64_str(entry.ieee), short=f"{entry.short:04X}")
@@ -280,16 +268,13 @@ class CommsHub(HanNode):
         short = self.short_of(ieee)
         if short is None:
             return False
-        self.send_zdo(short, zdo.ZdoMessage(zdo.MGMT_LEAVE_REQ, self.next_zcl_seq(),
-                                            {"ieee": ieee, "flags": 0x80}))
+        self.link.reset_device(ieee, short)
         return True
 
     def remove_from_log(self, ieee: int) -> bool:
         entry = self.device_log.pop(ieee, None)
         if entry is None:
             return False
-        if entry.joined and entry.short is not None:
-            self.send_zdo(entry.short, zdo.ZdoMessage(zdo.MGMT_LEAVE_REQ, self.next_zcl_seq(),
-                                                      {"ieee": ieee, "flags": 0}))
+        self.link.remove_device(ieee, entry.short if entry.joined else None)
         self._log(0x8F16, f"device {eui64_str(ieee)} removed from the device log")
         return True

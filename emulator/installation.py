@@ -10,6 +10,14 @@ supplier would know from the premises (device EUIs, types, install codes on
 labels) is exposed as :class:`Label`; everything else is reachable only
 through head-end commands (:meth:`Installation.execute`): the DCC side
 above it (``s1bench.harness.dcc``) turns Service Requests into those.
+
+Two variations serve hardware in the loop. ``commissioned=False`` builds the
+HAN as it is before commissioning: every device, meters included, holds an
+install code and joins through the trust centre (an emulated NCP needs
+that, as a dongle's host learns devices only by their joins). And
+:meth:`Installation.on_link` builds the hub side alone on another HAN link
+(a dongle), with the same EUIs, labels and install codes as the emulated
+devices of the same seed and index.
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from typing import Any
 
 from . import mmo
 from .capture import CaptureTap
+from .coordinator import HanCoordinator
 from .devices import CHF, DEVICE_CLASSES, Device, DeviceInfo
+from .han_link import HanLink
 from .headend import Alert, Command, DeviceOutcome, eui64_int, eui64_str
 from .hub import CommsHub
 from .medium import Medium
@@ -52,17 +62,30 @@ class Label:
     install_code: bytes | None = field(repr=False, default=None)
 
 
+def _uncommissioned_code(seed: int, index: int, device_type: str) -> tuple[bytes, int]:
+    """Install code and pre-join address of a device that is normally on the HAN already.
+
+    Drawn from an RNG of its own so that the commissioned build's draws (and
+    so every seeded record) stay exactly as they were.
+    """
+    rng = random.Random(f"install-code:{seed}:{index}:{device_type}")
+    return mmo.with_crc(rng.randbytes(16)), 0x8000 | rng.randrange(0x7FF0)
+
+
 class Installation:
     """A hub and devices on one medium; the DCC side talks only to :meth:`execute`."""
 
-    def __init__(self, devices: dict[str, DeviceInfo], medium: Medium, clock: Any, *,
+    def __init__(self, devices: dict[str, DeviceInfo], medium: Medium | None, clock: Any, *,
                  seed: int = 0, index: int = 0, status: str = "Dormant",
                  dmc_id: str = "reference", capture: CaptureTap | None = None,
-                 enrolled: bool = False) -> None:
+                 enrolled: bool = False, commissioned: bool = True,
+                 link: HanLink | None = None) -> None:
         if status not in STATUSES:
             raise ValueError(f"installation status {status!r} is not one of {STATUSES}")
         if CHF not in devices:
             raise ValueError("an installation needs a comms hub (CHF)")
+        if (medium is None) == (link is None):
+            raise ValueError("an installation needs either a medium or a HAN link, not both")
         self.dmc_id = dmc_id
         self.status = status
         self.medium = medium
@@ -73,11 +96,15 @@ class Installation:
         self.pan = 0x1000 + (index % 0xE000)
         network_key = rng.randbytes(16)
         hub_ieee = base | TYPE_OFFSETS[CHF]
-        self.hub = CommsHub(hub_ieee, self.pan, medium, clock, devices[CHF],
-                            random.Random(f"hub:{seed}:{index}"), network_key)
+        if link is None:
+            assert medium is not None
+            coordinator = HanCoordinator(hub_ieee, self.pan, medium, clock, network_key)
+            medium.attach(coordinator)
+            link = coordinator
+        self.hub = CommsHub(hub_ieee, clock, devices[CHF],
+                            random.Random(f"hub:{seed}:{index}"), link)
         self.hub.alert_sink = self.alerts.append
         self.hub.enrolled = enrolled
-        medium.attach(self.hub)
         if capture is not None:
             capture.add_key(network_key, f"s1bench network key {eui64_str(hub_ieee)}")
         self.devices: dict[str, Device] = {}
@@ -87,28 +114,53 @@ class Installation:
             if device_type == CHF:
                 continue
             ieee = base | TYPE_OFFSETS[device_type]
+            eui = eui64_str(ieee)
+            self.hub.add_known(ieee, info)
+            code: bytes | None = None
+            join_short = 0
+            if device_type in LATE_JOINERS:
+                code = mmo.with_crc(rng.randbytes(16))
+                join_short = 0x8000 | rng.randrange(0x7FF0)
+            elif not commissioned:
+                code, join_short = _uncommissioned_code(seed, index, device_type)
+            elif medium is None:
+                # Already on the dongle's HAN: the hub knows its address.
+                self.hub.enrol_joined(ieee, device_type, short)
+            self.labels[eui] = Label(eui, device_type, code)
+            if capture is not None and code is not None:
+                capture.add_key(mmo.link_key_from_install_code(code), f"link key {eui}")
+            if medium is None:
+                if code is None:
+                    short += 1
+                continue
             cls = DEVICE_CLASSES[device_type]
             device = cls(ieee, short, self.pan, medium, clock, info,
                          random.Random(f"device:{seed}:{index}:{device_type}"))
-            eui = eui64_str(ieee)
-            self.hub.add_known(ieee, info)
-            if device_type in LATE_JOINERS:
-                code = mmo.with_crc(rng.randbytes(16))
+            if code is not None:
                 device.install_code = code
-                device.short = 0x8000 | rng.randrange(0x7FF0)
-                if capture is not None:
-                    capture.add_key(mmo.link_key_from_install_code(code), f"link key {eui}")
-                self.labels[eui] = Label(eui, device_type, code)
+                device.short = join_short
             else:
                 device.network_key = network_key
                 self.hub.enrol_joined(ieee, device_type, short)
-                self.labels[eui] = Label(eui, device_type)
                 short += 1
             device.peer_lookup = self.hub.short_of
             # An installation built "already migrated" has DCC-placed credentials.
             device.enrolled = enrolled
             medium.attach(device)
             self.devices[eui] = device
+
+    @classmethod
+    def on_link(cls, devices: dict[str, DeviceInfo], link: HanLink, clock: Any, *,
+                seed: int = 0, index: int = 0, status: str = "Dormant",
+                dmc_id: str = "reference", enrolled: bool = False,
+                commissioned: bool = False) -> Installation:
+        """The hub side alone, its HAN behind ``link`` (a dongle): no local devices.
+
+        With ``commissioned=False`` (the default) the device log starts empty:
+        devices are added with their install codes and join, as on a bench.
+        """
+        return cls(devices, None, clock, seed=seed, index=index, status=status, dmc_id=dmc_id,
+                   enrolled=enrolled, commissioned=commissioned, link=link)
 
     @property
     def hub_eui(self) -> str:
@@ -138,7 +190,7 @@ class Installation:
         """
         for device in self.devices.values():
             device.start()
-            if device.info.device_type in LATE_JOINERS:
+            if device.install_code is not None:
                 device.start_joining()
 
     def recover(self, eui: str) -> bool:

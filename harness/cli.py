@@ -315,9 +315,19 @@ def pcap_tshark(ctx: typer.Context, pcap: PcapArg) -> int:
 # --------------------------------------------------------------------------- assembly
 
 # Imported directly: a broken subcommand module must fail loudly, not vanish.
-from . import cli_demo, cli_duis, cli_profiles, cli_reproduce, cli_run  # noqa: E402
+from . import (  # noqa: E402
+    cli_bench,
+    cli_demo,
+    cli_diff,
+    cli_duis,
+    cli_ncp,
+    cli_profiles,
+    cli_reproduce,
+    cli_run,
+)
 
-for _module in (cli_demo, cli_run, cli_reproduce, cli_duis, cli_profiles):
+for _module in (cli_demo, cli_run, cli_reproduce, cli_duis, cli_profiles, cli_bench, cli_diff,
+                cli_ncp):
     _module.register(app)
 
 

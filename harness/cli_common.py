@@ -26,6 +26,7 @@ EXIT_OK, EXIT_NOT_MET, EXIT_BAD_INPUT = 0, 1, 2
 PANEL_RUN = "Run against emulated installations"
 PANEL_LOOK = "Look things up"
 PANEL_FILES = "Files and captures"
+PANEL_HIL = "Hardware in the loop"
 
 
 class BadInput(Exception):

@@ -80,6 +80,11 @@ def run(
         help="Device alerts per installation and day above which the report flags the "
              "day (risk 11; flagged, never counted). [default: 24, or settings]",
         show_default=False)] = None,
+    bench: Annotated[Path | None, typer.Option(
+        "--bench", metavar="BENCH.yaml", rich_help_panel="Hardware in the loop",
+        help="Run on this bench's physical devices through its dongle, on the wall clock "
+             "(the DMC is the bench's; needs the hil extra). See `s1bench bench check`.",
+        show_default=False)] = None,
 ) -> int:
     """Run DMCT packs against emulated installations; record every step; render reports.
 
@@ -94,8 +99,10 @@ def run(
     medium_cli = {"latency": latency, "jitter": jitter, "loss": loss}
     report_cli = {"not_counted": not_counted, "alert_level_of_concern": alert_level}
     loaded = [load_pack(name) for name in packs]  # a PackError is bad input (exit 2)
+    target = None
     if resume is not None:
         head = _run_head(resume, read_lines)
+        target = _resumed_target(head, bench, resume)
         cfg = settings(ctx, **report_cli)  # a malformed issue id or level is exit 2 first
         _refuse_contradictions(head, [p.id for p in loaded], dmcs, seed, mitigations,
                                medium_cli, capture=capture,
@@ -111,6 +118,9 @@ def run(
         level = int(head.get("alert_level_of_concern", LEVEL_OF_CONCERN))
     else:
         cfg = settings(ctx, seed=seed, **medium_cli, **report_cli)
+        if bench is not None:
+            target = _bench_target(bench, dmcs, capture)
+            dmcs = [target.bench.dmc]
         dmcs = dmcs or [cfg.dmc]
         out_dir = out or cfg.out / "run"
         seed_v, mitig_v, medium = cfg.seed, bool(mitigations), cfg.medium_options()
@@ -128,18 +138,62 @@ def run(
     writable_dir(out_dir, "--resume" if resume else "--out")
     if resume is None:
         claim_run_folder(out_dir, force)
-    with progress_bar(f"run {len(loaded)} pack(s) x {len(dmcs)} DMC(s)",
-                      enabled=not quiet) as progress:
-        run_packs(loaded, dmcs, out_dir, seed=seed_v, mitigations=mitig_v, capture=capture,
-                  resume=resume is not None, progress=progress, medium=medium,
-                  not_counted=agreed, alert_level=level)
     from .reports import write_reports
+    from .targets import EMULATOR, TargetLost
+
+    where = f"on bench {target.bench.id}" if target is not None else f"x {len(dmcs)} DMC(s)"
+    with progress_bar(f"run {len(loaded)} pack(s) {where}", enabled=not quiet) as progress:
+        try:
+            run_packs(loaded, dmcs, out_dir, seed=seed_v, mitigations=mitig_v,
+                      capture=capture, resume=resume is not None, progress=progress,
+                      medium=medium, not_counted=agreed, alert_level=level,
+                      target=target or EMULATOR)
+        except TargetLost as exc:
+            from .cli_bench import lost_message
+
+            write_reports(out_dir)  # what ran, marked incomplete
+            raise BadInput(lost_message(exc, out_dir)) from None
 
     paths = write_reports(out_dir)
     summary = json.loads(Path(paths["summary"]).read_text())
     print_exit_table(summary)
     print(f"report: {paths['html']}")
     return EXIT_OK if summary.get("exit_criteria_met") else EXIT_NOT_MET
+
+
+def _bench_target(bench: Path, dmcs: list[str], capture: bool) -> Any:
+    """The bench's target; its DMC is the bench's, and a bench has no frames to capture."""
+    from .cli_bench import bench_target, load_bench_file
+
+    loaded = load_bench_file(bench)
+    others = [d for d in dmcs if d != loaded.dmc]
+    if others:
+        raise BadInput(f"--dmc {others[0]}: bench {loaded.id} forms DMC {loaded.dmc}; a bench "
+                       "run runs that one (compare with another DMC: s1bench diff)")
+    if capture:
+        raise BadInput("--capture: a bench has no frames to capture (the dongle works at the "
+                       "APS level); capture on the emulator instead")
+    return bench_target(bench)
+
+
+def _resumed_target(head: dict[str, Any], bench: Path | None, folder: Path) -> Any:
+    """A bench run resumes on its bench (the recorded file, or --bench naming the same)."""
+    recorded = head.get("target") or {}
+    if recorded.get("kind") != "bench":
+        if bench is not None:
+            raise BadInput(f"--resume {folder}: the recorded run ran on the emulator; "
+                           "drop --bench, or start a bench run with --out")
+        return None
+    from .cli_bench import bench_target, load_bench_file
+
+    path = bench if bench is not None else Path(str(recorded.get("file", "")))
+    if bench is not None and load_bench_file(bench).id != recorded.get("bench"):
+        raise BadInput(f"--bench {bench}: the recorded run ran on bench "
+                       f"{recorded.get('bench')} ({recorded.get('file')})")
+    if not path.is_file():
+        raise BadInput(f"--resume {folder}: the run's bench file {path} is gone; "
+                       "give it with --bench")
+    return bench_target(path)
 
 
 def _run_head(folder: Path, read_lines: Any) -> dict[str, Any]:

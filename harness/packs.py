@@ -13,7 +13,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, model_validator
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 from s1bench.firmware_profiles.catalogue_models import DeviceType, SrvId
@@ -233,14 +232,8 @@ def load_pack(name: str) -> Pack:
     """The pack, or every fault in it at once: a half-checked pack would fail hours into a run."""
     path = resolve_pack(name)
     text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        line = filecheck.yaml_error_line(exc)
-        raise PackError([filecheck.Problem(path, "", line, f"YAML error: {exc}")]) from None
-    if not isinstance(data, dict):
-        reason = "a pack is a mapping with 'pack', 'title' and 'tests'"
-        raise PackError([filecheck.Problem(path, "", 1, reason)])
+    data = filecheck.read_yaml_mapping(
+        path, text, PackError, "a pack is a mapping with 'pack', 'title' and 'tests'")
     problems, lines = filecheck.Problems(), filecheck.YamlLines(path, text)
     pack = problems.validate(lines, PackFile, data)
     if pack is None:

@@ -20,17 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from s1bench.emulator import logs
-from s1bench.emulator.clock import VirtualClock
 from s1bench.firmware_profiles.quirk_base import QUIRKS, Quirk, make_quirk
 from s1bench.harness.dcc.srvs import SRVS
 
 from s1bench import __version__
 
-from .builder import DmcSpec, build_installation, resolve_dmc
+from .builder import DmcSpec, resolve_dmc
 from .dcc import DccRole
 from .dcc.alerts import LEVEL_OF_CONCERN, alert_volumes
 from .migration import MigrationState
 from .packs import Pack, PackTest, Step
+from .targets import EMULATOR, Target, TargetLost
 
 #: Success-case parameters for SRVs that need some (the SRV pack's data).
 SRV_CASES: dict[str, dict[str, Any]] = {
@@ -381,29 +381,44 @@ def _run_reproduce(step: Step, spec: DmcSpec, seed: int, mitigations: bool, inde
 
 
 def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: bool,
-             capture_dir: Path | None = None, *, medium: dict[str, float] | None = None
-             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+             capture_dir: Path | None = None, *, medium: dict[str, float] | None = None,
+             target: Target = EMULATOR) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One test on a fresh installation; returns (step lines, test line).
 
     Every log line emitted meanwhile carries the DMC, pack, test and virtual
     time (emulator.logs.bound_to_test), so one run's log can be read per test.
+    Each step line also carries ``elapsed_s`` (on the test's clock) and the
+    ``alerts`` (code and device type) that arrived during it, which is what
+    ``s1bench diff`` compares between the emulator and a bench.
+
+    When the ``target`` is lost (a bench's dongle), the step it happened in is
+    recorded as an error and ``TargetLost`` is raised with ``steps`` (the lines
+    recorded so far) attached; no test line is made, so a resume re-runs it.
     """
     test_seed = derive_seed(seed, spec.id, pack.id, test.name)
     index = _installation_index(seed, spec.id, pack.id, test.name)
-    clock = VirtualClock()
+    clock = target.new_clock()
     base = {"dmc": spec.id, "pack": pack.id, "test": test.name}
     steps: list[dict[str, Any]] = []
     issues: list[dict[str, Any]] = []
 
     def record(index: int, step: Step, verdict: str, fields: dict[str, Any],
-               failures: list[str], started: float, at: str) -> None:
+               failures: list[str], started: float, at: str,
+               timing: dict[str, Any] | None = None) -> None:
         steps.append({"kind": "step", **base, "index": index,
                       "step": step.label or f"{step.kind} {step.value}",
                       "request": fields.get("request"), "response": fields.get("response"),
                       **{k: v for k, v in fields.items() if k not in ("request", "response")},
                       "verdict": verdict, "failures": failures, "virtual_time": at,
+                      **(timing or {}),
                       "wall_ms": round((time.perf_counter() - started) * 1000, 3)})
 
+    if all(step.kind == "reproduce" for step in test.steps) and target.kind != "emulator":
+        # A scenario builds its own emulated installation: there is nothing of the bench in it.
+        for number, step in enumerate(test.steps):
+            record(number, step, "skip", {}, [f"reproduce {step.value} runs on the emulator "
+                                              "only"], time.perf_counter(), "")
+        return _finish(steps, issues, base)
     if all(step.kind == "reproduce" for step in test.steps):
         # A scenario runs its own installation on its own virtual clock.
         with logs.bound_to_test(dmc=spec.id, pack=pack.id, test=test.name):
@@ -425,36 +440,67 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
         extra["capture"] = f"{capture_dir.name}/{safe}.pcap"
 
     async def main() -> None:
-        inst = build_installation(spec, clock, seed=test_seed, index=index, capture=capture,
-                                  medium_options=medium)
-        inst.start()
-        dcc = DccRole(inst, spec.dcc_quirks, seed=test_seed, mitigations=mitigations)
-        ctx = _Ctx(dcc, MigrationState(dcc), mitigations)
-        try:
-            for number, step in enumerate(test.steps):
-                started = time.perf_counter()
-                try:
-                    verdict, fields, failures, issue = await _run_step(ctx, step, spec,
-                                                                       test_seed)
-                except Exception as exc:  # one broken step must not end the run
-                    verdict, fields, issue = "error", {}, None
-                    failures = [f"s1bench error: {type(exc).__name__}: {exc}"]
-                record(number, step, verdict, fields, failures, started,
-                       clock.now().isoformat())
-                if issue:
-                    issues.append(issue)
-                if verdict in ("fail", "error"):
-                    break
-        finally:
-            # Risk 11's monitoring: device alerts this installation received, per
-            # calendar day; the report sets them against the level of concern.
-            extra["alerts"] = {row["day"]: row["alerts"]
-                               for row in alert_volumes(inst.alerts, spec.id)}
-            inst.medium.close()
+        async with target.installation(spec, clock, seed=test_seed, index=index,
+                                       capture=capture, medium_options=medium) as inst:
+            dcc = DccRole(inst, spec.dcc_quirks, seed=test_seed, mitigations=mitigations)
+            ctx = _Ctx(dcc, MigrationState(dcc), mitigations)
+            try:
+                for number, step in enumerate(test.steps):
+                    started, began, seen = time.perf_counter(), clock.monotonic(), \
+                        len(inst.alerts)
+                    lost: TargetLost | None = None
+                    try:
+                        verdict, fields, failures, issue = await _run_step(ctx, step, spec,
+                                                                           test_seed)
+                    except TargetLost as exc:
+                        verdict, fields, failures, issue, lost = "error", {}, [], None, exc
+                    except Exception as exc:  # one broken step must not end the run
+                        verdict, fields, issue = "error", {}, None
+                        failures = [f"s1bench error: {type(exc).__name__}: {exc}"]
+                    if lost is None:
+                        try:
+                            await target.verify()
+                        except TargetLost as exc:
+                            lost = exc
+                    if lost is not None:
+                        # What the DCC saw may be the dongle's absence, not the device's
+                        # answer: an error naming the port, and no Testing Issue raised.
+                        verdict, issue = "error", None
+                        failures = [f"target lost during this step: {lost}", *failures]
+                    record(number, step, verdict, fields, failures, started,
+                           clock.now().isoformat(),
+                           {"elapsed_s": round(clock.monotonic() - began, 6),
+                            "alerts": _alerts_of(inst, seen)})
+                    if lost is not None:
+                        lost.steps = list(steps)
+                        raise lost
+                    if issue:
+                        issues.append(issue)
+                    if verdict in ("fail", "error"):
+                        break
+            finally:
+                # Risk 11's monitoring: device alerts this installation received, per
+                # calendar day; the report sets them against the level of concern.
+                extra["alerts"] = {row["day"]: row["alerts"]
+                                   for row in alert_volumes(inst.alerts, spec.id)}
 
     with logs.bound_to_test(dmc=spec.id, pack=pack.id, test=test.name, clock=clock):
-        clock.run(main())
+        try:
+            clock.run(main())
+        except TargetLost as exc:
+            exc.steps = exc.steps or list(steps)
+            raise
     return _finish(steps, issues, base, extra)
+
+
+def _alerts_of(inst: Any, seen: int) -> list[dict[str, str]]:
+    """Alerts that arrived since ``seen``, by code and device type (EUIs differ per side)."""
+    out = []
+    for alert in inst.alerts[seen:]:
+        label = inst.labels.get(str(alert.device).upper())
+        out.append({"code": alert.code,
+                    "device": label.device_type if label is not None else str(alert.device)})
+    return out
 
 
 def _finish(steps: list[dict[str, Any]], issues: list[dict[str, Any]], base: dict[str, Any],
@@ -517,8 +563,14 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
               stop_after: int | None = None,
               medium: dict[str, float] | None = None,
               not_counted: list[str] | None = None,
-              alert_level: int = LEVEL_OF_CONCERN) -> Path:
+              alert_level: int = LEVEL_OF_CONCERN, target: Target = EMULATOR) -> Path:
     """Run every pack on every DMC; returns the record path. Reports are separate.
+
+    ``target`` builds each test's installation (the emulator unless a bench is
+    given; the run line records a bench as ``target``). When the target is
+    lost mid-run, the steps that ran are written, then ``TargetLost``
+    propagates with no test line and no end line: the record says truly what
+    ran, and ``--resume`` re-runs the interrupted test.
 
     ``progress(done, total, line)`` is called after each test (and once before
     the first, with done = tests already recorded) so a CLI can draw a bar.
@@ -542,7 +594,7 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
     # Each DMC's tests, expanded once: counted for the progress bar, then run.
     plan = []
     for dmc_id in dmc_ids:
-        spec = resolve_dmc(dmc_id)
+        spec = target.spec_for(resolve_dmc(dmc_id))
         plan.append((dmc_id, spec, [(pack, expand(pack, spec)) for pack in packs]))
     total = sum(len(tests) for _, _, expanded in plan for _, tests in expanded)
     finished = len(done)
@@ -557,6 +609,7 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
                           "medium": medium, "capture": capture,
                           "not_counted": list(dict.fromkeys(not_counted or [])),
                           "alert_level_of_concern": alert_level,
+                          **({"target": target.describe()} if target.describe() else {}),
                           "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         for dmc_id, spec, expanded in plan:
             if dmc_id not in seen_dmcs:
@@ -567,9 +620,14 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
                         continue
                     if stop_after is not None and ran >= stop_after:
                         return path
-                    steps, test_line = run_test(spec, pack, test, seed, mitigations,
-                                                out / "captures" if capture else None,
-                                                medium=medium)
+                    try:
+                        steps, test_line = run_test(spec, pack, test, seed, mitigations,
+                                                    out / "captures" if capture else None,
+                                                    medium=medium, target=target)
+                    except TargetLost as exc:
+                        for line in exc.steps:
+                            writer.write(line)
+                        raise
                     for line in steps:
                         writer.write(line)
                     writer.write(test_line)
@@ -583,4 +641,5 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
                       "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     finally:
         writer.close()
+        target.close()
     return path

@@ -265,6 +265,23 @@ def yaml_error_line(exc: yaml.YAMLError) -> int | None:
     return mark.line + 1 if mark is not None else None
 
 
+def read_yaml_mapping(path: Path, text: str, error: type[FileError],
+                      shape: str) -> dict[str, Any]:
+    """YAML text that must be a mapping, or ``error`` naming the file and line.
+
+    Every YAML file kind (packs, benches) starts the same way; the model
+    checks what is inside the mapping.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        line = yaml_error_line(exc)
+        raise error([Problem(path, "", line, f"YAML error: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise error([Problem(path, "", 1, shape)])
+    return data
+
+
 # --------------------------------------------------------------------------- pydantic errors
 
 _TYPE_WORDS = {
@@ -469,4 +486,5 @@ SCHEMA_MODULES: list[str] = [
     "s1bench.firmware_profiles.catalogue_models",
     "s1bench.harness.packs",
     "s1bench.harness.settings",
+    "s1bench.hil.bench",
 ]

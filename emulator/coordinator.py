@@ -1,0 +1,112 @@
+"""The hub's HAN part on s1bench's own frame stack: coordinator and trust centre.
+
+This is the default :class:`~s1bench.emulator.han_link.HanLink`: a HanNode at
+short address 0x0000 that turns the hub's requests into real NWK/APS/ZCL
+bytes on a medium. As trust centre it answers an unsecured rejoin from a
+device whose install-code link key it holds, while joining is permitted,
+with a Rejoin Response and then the network key in an APS Transport Key
+sealed with the key-transport key. The emulated NCP (``s1bench.hil.ncp``)
+reuses it unchanged, so a dongle's joins run through the same code as the
+emulated hub's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from . import aps, mmo, nwk, zcl, zdo
+from .devices import CHF
+from .han_link import HanEvents
+from .node import COORDINATOR, HanNode
+
+log = structlog.get_logger("s1bench.han")
+
+#: Where the trust centre starts handing out short addresses to joiners.
+FIRST_JOINER_SHORT = 0x0100
+
+
+class HanCoordinator(HanNode):
+    device_type = CHF
+
+    def __init__(self, ieee: int, pan: int, medium: Any, clock: Any,
+                 network_key: bytes) -> None:
+        super().__init__(ieee, COORDINATOR, pan, medium, clock)
+        self.network_key = network_key
+        #: Monotonic time until which the trust centre accepts joins.
+        self.permit_until = 0.0
+        self._events: HanEvents | None = None
+        self._keys: dict[int, bytes] = {}
+        self._shorts: dict[int, int] = {}
+        self._next_short = FIRST_JOINER_SHORT
+
+    def bind(self, events: HanEvents) -> None:
+        self._events = events
+
+    def has_link_key(self, ieee: int) -> bool:
+        return ieee in self._keys
+
+    def keep_address(self, ieee: int, short: int) -> None:
+        """A device already on the network at ``short``: new joiners get other addresses."""
+        self._shorts[ieee] = short
+        self._next_short = max(self._next_short, short + 1)
+
+    # ---- what the hub asks ---------------------------------------------------
+    def permit_joining(self, duration: int) -> None:
+        now = self.clock.monotonic()
+        # PermitDuration 0 closes joining; a re-sent window only ever extends it.
+        self.permit_until = now if duration == 0 else max(self.permit_until, now + duration)
+        self.send_zdo(COORDINATOR, zdo.ZdoMessage(zdo.MGMT_PERMIT_JOINING_REQ, self.next_zcl_seq(),
+                                                  {"duration": duration, "tc_significance": 1}),
+                      broadcast_to=nwk.ALL_ROUTERS)
+
+    def add_link_key(self, ieee: int, link_key: bytes) -> None:
+        self._keys[ieee] = link_key
+
+    def remove_device(self, ieee: int, short: int | None) -> None:
+        self._keys.pop(ieee, None)
+        # A device added again later is a new joiner and gets a new address.
+        self._shorts.pop(ieee, None)
+        if short is not None:
+            self.send_zdo(short, zdo.ZdoMessage(zdo.MGMT_LEAVE_REQ, self.next_zcl_seq(),
+                                                {"ieee": ieee, "flags": 0}))
+
+    def reset_device(self, ieee: int, short: int) -> None:
+        self.send_zdo(short, zdo.ZdoMessage(zdo.MGMT_LEAVE_REQ, self.next_zcl_seq(),
+                                            {"ieee": ieee, "flags": 0x80}))
+
+    # ---- trust centre ----------------------------------------------------------
+    def on_nwk_command(self, frame: nwk.NwkFrame) -> None:
+        if frame.payload[:1] != bytes([nwk.CMD_REJOIN_REQUEST]) or frame.src_ieee is None:
+            return
+        ieee = frame.src_ieee
+        if ieee not in self._keys or self.clock.monotonic() > self.permit_until:
+            return
+        short = self._shorts.get(ieee)
+        if short is None:
+            short = self._shorts[ieee] = self._next_short
+            self._next_short += 1
+        self.send_nwk_command(frame.src, nwk.rejoin_response(short, 0))
+        # The device takes its new address when the response lands; the key follows.
+        self.clock.call_later(0.05, self._send_transport_key, ieee)
+
+    def _send_transport_key(self, ieee: int) -> None:
+        link_key = self._keys.get(ieee)
+        short = self._shorts.get(ieee)
+        if link_key is None or short is None or self.network_key is None:
+            return  # removed from the key table meanwhile
+        self._frame_counter += 1
+        sealed = aps.TransportKey(self._next("_aps_counter", 256), self.network_key,
+                                  self.key_seq, ieee, self.ieee,
+                                  self._frame_counter).encode(mmo.key_transport_key(link_key))
+        self.send_aps_command(short, sealed)
+
+    # ---- what comes back ---------------------------------------------------------
+    def on_zdo(self, src: int, message: zdo.ZdoMessage) -> None:
+        if message.cluster == zdo.DEVICE_ANNCE and self._events is not None:
+            self._events.device_joined(message.fields["ieee"], message.fields["nwk"])
+
+    def on_zcl(self, src: int, cluster: int, frame: zcl.ZclFrame) -> None:
+        if self._events is not None:
+            self._events.zcl_received(src, cluster, frame)
