@@ -17,6 +17,8 @@ from typing import Any
 import structlog
 
 from . import aps, mgmt, mmo, nwk, se, zcl, zdo
+from .meter_logs import LogsMixin
+from .meter_tariff import TariffMixin
 from .node import COORDINATOR, HanNode
 
 log = structlog.get_logger("s1bench.device")
@@ -372,7 +374,7 @@ class Device(HanNode):
                      short=f"{self.short:04X}")
 
 
-class Meter(Device):
+class Meter(TariffMixin, LogsMixin, Device):
     """What ESME and GSME share: registers, prepayment, supply, services."""
 
     unit_of_measure = 0x00

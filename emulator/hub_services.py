@@ -456,3 +456,7 @@ async def read_firmware(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) 
         return {"FirmwareVersion": hub.info.firmware_version}
     values = await _read(hub, ieee, se.BASIC, [se.BASIC_SW_BUILD])
     return {"FirmwareVersion": values[se.BASIC_SW_BUILD]}
+
+
+# The families register their handlers on import (after HANDLERS exists).
+from . import hub_services_logs, hub_services_tariff  # noqa: E402, F401

@@ -194,6 +194,20 @@ def _add(params: Params, key: str, value: str) -> None:
         params[key] = [current, value]
 
 
+#: SRV -> a parser of its body element's nested DUIS structures, registered by the
+#: service modules (``harness/dcc/service_*.py``); its result is laid over the
+#: flat leaf names, so a structure (a tariff's blocks, an alert list) arrives whole.
+NESTED_PARSERS: dict[str, Any] = {}
+
+
+def _params(srv: str, body_element: etree._Element) -> Params:
+    params = _flatten(body_element)
+    parser = NESTED_PARSERS.get(srv)
+    if parser is not None:
+        params.update(parser(body_element))
+    return params
+
+
 def _flatten(body_element: etree._Element) -> Params:
     params: Params = {}
     for node in body_element.iter():
@@ -300,7 +314,7 @@ def parse_request(source: bytes | str | Path) -> DuisRequest:
         service_reference=service_reference,
         command_variant=int(cv_text),
         body_element=_local(children[0]),
-        params=_flatten(children[0]),
+        params=_params(srv, children[0]),
         source=label,
     )
 

@@ -10,3 +10,7 @@ all three; :class:`DccRole` wires them to one installation.
 from .role import SECRET_PARAMS, DccRole, Exchange, redacted_params
 
 __all__ = ["SECRET_PARAMS", "DccRole", "Exchange", "redacted_params"]
+
+# The SMETS1 service families register their SRVs, head-end commands and
+# SMETSData builders on import.
+from . import service_logs, service_tariff  # noqa: F401
