@@ -679,7 +679,9 @@ def _load_profile(path: Path, problems: Problems) -> Profile | None:
 
 def _profile(lines: TomlLines, m: ProfileFile) -> Profile:
     """The record of a valid profile file, once the rules spanning its values hold."""
-    for index, srv in enumerate(m.srvs):
+    srvs = m.srvs if m.srvs is not None else [
+        srv for srv, spec in SRVS.items() if m.device_type in spec.targets]
+    for index, srv in enumerate(srvs):
         spec = SRVS[srv]
         if m.device_type not in spec.targets:
             raise Fault(
@@ -687,7 +689,7 @@ def _profile(lines: TomlLines, m: ProfileFile) -> Profile:
                 f"SRV {srv} ({spec.name}) is not valid for a"
                 f" {m.device_type} (it targets {', '.join(spec.targets)})",
             )
-        if srv in m.srvs[:index]:
+        if srv in srvs[:index]:
             raise Fault(("srvs", index), f"SRV {srv} listed twice")
     entries = [
         FirmwareEntry(
@@ -717,7 +719,7 @@ def _profile(lines: TomlLines, m: ProfileFile) -> Profile:
         m.device_type,
         capability,
         m.source,
-        tuple(m.srvs),
+        tuple(srvs),
         tuple(ordered),
         Origin(lines.path, lines.line_of(("manufacturer",))),
         m.note,

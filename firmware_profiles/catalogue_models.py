@@ -206,8 +206,9 @@ class ProfileFile(_File):
     """Operating capability, or "none" where the seeds name none."""
     source: Text
     """Where the facts come from (seed and section)."""
-    srvs: list[SrvId]
-    """SRVs the device supports: each implemented by the emulator and valid for the type."""
+    srvs: list[SrvId] | None = None
+    """SRVs the device supports, each valid for the type; omitted: the whole SMETS1 service
+    s1bench defines for the type (as a reference device supports it)."""
     firmware: list[FirmwareFile] = Field(min_length=1)
     """The firmware ranges; every quirky range needs a later one marked as fixing it."""
     note: Text = ""

@@ -71,7 +71,8 @@ def test_profile_schema_refuses_an_unknown_device_type() -> None:
 def test_enumerations_reach_the_schema_for_completion() -> None:
     profile = json_schema("profile")
     assert profile["properties"]["device_type"]["enum"] == list(DEVICE_TYPES)
-    assert "6.15.1" in profile["properties"]["srvs"]["items"]["enum"]
+    srvs = profile["properties"]["srvs"]["anyOf"][0]  # a list, or omitted: the whole service
+    assert "6.15.1" in srvs["items"]["enum"]
     entry = profile["$defs"]["FirmwareFile"]["properties"]
     table = entry["quirks"]["oneOf"][0]
     assert table["propertyNames"]["enum"] == sorted(QUIRKS)
