@@ -677,11 +677,25 @@ def _load_profile(path: Path, problems: Problems) -> Profile | None:
     return None
 
 
+def _whole_service(device_type: str) -> list[str]:
+    """Every SRV the DCC defines for a device type: the SMETS1 service and s1bench's own.
+
+    A reference device supports all of it; the S1SP answers E11 for what
+    s1bench does not carry out yet, so the gap shows instead of hiding.
+    """
+    from s1bench.harness.dcc.service_catalogue import smets1_service
+
+    srvs = {srv for srv, spec in SRVS.items() if device_type in spec.targets}
+    # An SRV s1bench knows carries its own targets; the table speaks for the rest.
+    srvs |= {srv for srv, entry in smets1_service().items()
+             if srv not in SRVS and device_type in entry["targets"]}  # type: ignore[operator]
+    return sorted(srvs, key=lambda s: [int(p) for p in s.split(".") if p])
+
+
 def _profile(lines: TomlLines, m: ProfileFile) -> Profile:
     """The record of a valid profile file, once the rules spanning its values hold."""
-    srvs = m.srvs if m.srvs is not None else [
-        srv for srv, spec in SRVS.items() if m.device_type in spec.targets]
-    for index, srv in enumerate(srvs):
+    srvs = m.srvs if m.srvs is not None else _whole_service(m.device_type)
+    for index, srv in enumerate(m.srvs or ()):
         spec = SRVS[srv]
         if m.device_type not in spec.targets:
             raise Fault(
@@ -689,7 +703,7 @@ def _profile(lines: TomlLines, m: ProfileFile) -> Profile:
                 f"SRV {srv} ({spec.name}) is not valid for a"
                 f" {m.device_type} (it targets {', '.join(spec.targets)})",
             )
-        if srv in srvs[:index]:
+        if srv in m.srvs[:index]:
             raise Fault(("srvs", index), f"SRV {srv} listed twice")
     entries = [
         FirmwareEntry(

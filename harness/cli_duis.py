@@ -104,6 +104,9 @@ def duis(
         help="Build the installation already migrated (DCC credentials in place), as a DUIS "
              "user finds it; e.g. itron-active's ESME then raises power/voltage alerts.")
     ] = False,
+    summary: Annotated[bool, typer.Option(
+        help="Print coverage: SRVs carried out / in the DMC's service definition / in the "
+             "corpus (index.json holds it either way).")] = False,
     settle: Annotated[float, typer.Option(
         metavar="SECONDS", min=0,
         help="Virtual seconds to keep the installation running after the last request, so "
@@ -118,7 +121,45 @@ def duis(
     """
     cfg = settings(ctx, dmc=dmc, seed=seed)
     return _run(files, cfg.dmc, out or cfg.out / "duis", cfg.seed, as_json, quiet,
-                keep_counters, migrated=migrated, settle=settle)
+                keep_counters, migrated=migrated, settle=settle, summary=summary)
+
+
+def _srv_order(srv: str) -> list[int]:
+    return [int(p) for p in srv.split(".") if p.isdigit()]
+
+
+def _coverage(entries: list[dict[str, Any]], dcc: Any) -> dict[str, Any]:
+    """SRVs carried out / in the DMC's service definition / in the corpus.
+
+    Carried out: the S1SP reached a device for it (I0, whatever the device
+    said). In the service definition: the DMC's devices list it and no DCC
+    restriction leaves it out. The gap between the two is what s1bench owes.
+    """
+    from .dcc.service_catalogue import smets1_service
+
+    corpus = {e["srv"] for e in entries}
+    carried = {e["srv"] for e in entries
+               if e.get("answered_by") == "s1sp" and e.get("response_code") == "I0"}
+    inst = dcc.installation
+    defined = set()
+    for label in inst.labels.values():
+        info = dcc.s1sp.device_info(label.device_type)
+        for srv in (info.srvs if info is not None else ()):
+            if not any(q.restricts(srv, label.device_type) for q in dcc.dcc_quirks):
+                defined.add(srv)
+    service = set(smets1_service())
+    owed = sorted((defined & corpus & service) - carried, key=_srv_order)
+    return {"carried_out": len(carried), "in_service_definition": len(defined & service),
+            "in_corpus": len(corpus), "in_service_and_corpus": len(defined & corpus & service),
+            "not_carried_out": owed}
+
+
+def _print_coverage(cov: dict[str, Any]) -> None:
+    print(f"SRVs carried out: {cov['carried_out']} / in the DMC's SMETS1 service definition: "
+          f"{cov['in_service_definition']} / in the corpus: {cov['in_corpus']}")
+    if cov["not_carried_out"]:
+        print("in the service definition and the corpus but not carried out: "
+              + ", ".join(cov["not_carried_out"]))
 
 
 def _expand(paths: list[str]) -> list[Path]:
@@ -216,7 +257,7 @@ def _unique_stem(stem: str, used: set[str]) -> str:
 
 def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
          quiet: bool, keep_counters: bool = False, *, migrated: bool = False,
-         settle: float = 0.0) -> int:
+         settle: float = 0.0, summary: bool = False) -> int:
     from s1bench.emulator.clock import VirtualClock
 
     from .builder import build_installation, resolve_dmc
@@ -362,7 +403,7 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
     if migrated or settle:
         index.update(migrated=migrated, settle_seconds=settle)
     index.update(setup=setup, files=entries, s1sp_certificate=certificate.name, alerts=alerts,
-                 alert_notes=ALERT_NOTES)
+                 alert_notes=ALERT_NOTES, coverage=_coverage(entries, roles[0]))
     (out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
 
     if as_json:
@@ -374,6 +415,8 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
                     [(Path(e["file"]).name, e["srv"], e["response_code"] or "(none)",
                       e["reason"] or "") for e in entries], wrap=("REASON",))
         note(f"{len(entries)} requests, written to {out}/ (index.json)")
+        if summary:
+            _print_coverage(index["coverage"])
         if alerts:
             kinds = Counter(a["kind"] for a in alerts if a["file"])
             note(f"alerts written to {out}/alerts/: "

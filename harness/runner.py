@@ -175,6 +175,23 @@ def _dmc_quirks(spec: DmcSpec) -> set[str]:
     return names
 
 
+def _service_srvs() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(SRV, DUIS name, device types) of every SRV the DCC defines, carried out or not.
+
+    The SMETS1 service (MMC schema) and the SRVs s1bench knows: an SRV of the
+    service s1bench cannot carry out yet still gets its test, which fails with
+    the S1SP's reason instead of being left out.
+    """
+    from .dcc.service_catalogue import smets1_service
+
+    rows: dict[str, tuple[str, tuple[str, ...]]] = {
+        srv: (str(entry["name"]), tuple(entry["targets"]))  # type: ignore[arg-type]
+        for srv, entry in smets1_service().items()}
+    rows.update({srv: (spec.name, spec.targets) for srv, spec in SRVS.items()})
+    return [(srv, *rows[srv]) for srv in sorted(
+        rows, key=lambda s: [int(p) for p in s.split(".") if p])]
+
+
 def expand(pack: Pack, spec: DmcSpec) -> list[PackTest]:
     """The tests of a pack for one DMC: each_srv becomes one test per SRV."""
     out: list[PackTest] = []
@@ -185,26 +202,25 @@ def expand(pack: Pack, spec: DmcSpec) -> list[PackTest]:
         if test.steps[0].kind != "each_srv":
             out.append(test)
             continue
-        for srv, srv_spec in SRVS.items():
+        for srv, name, targets in _service_srvs():
             if srv in SRV_PACK_EXCLUDES:
                 continue
-            device = next((t for t in srv_spec.targets if t in spec.devices
+            device = next((t for t in targets if t in spec.devices
                            and srv in spec.devices[t].srvs), None)
             if device is None:
                 continue
             params = SRV_CASES.get(srv, {})
             wrong = next((t for t in ("GSME", "ESME", "CHF") if t in spec.devices
-                          and t not in srv_spec.targets), None)
+                          and t not in targets), None)
             success = Step("srv", srv, device, params, {"response_code": "I0"},
-                           label=f"{srv} {srv_spec.name} on the {device}")
+                           label=f"{srv} {name} on the {device}")
             if wrong:
                 reject = Step("srv", srv, wrong, params, {"response_code": "E11"},
                               label=f"{srv} to a {wrong}: rejected")
             else:
                 reject = Step("srv", srv, "UNKNOWN", params, {"response_code": "E19"},
                               label=f"{srv} to an unknown device: rejected")
-            out.append(PackTest(f"{test.name} {srv} {srv_spec.name}", (success, reject),
-                                test.line))
+            out.append(PackTest(f"{test.name} {srv} {name}", (success, reject), test.line))
     return out
 
 

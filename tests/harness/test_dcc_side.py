@@ -272,3 +272,22 @@ def test_a_cancellation_drops_the_pending_future_dated_request() -> None:
     assert cancel.ok and "1 pending" in cancel.reason
     assert before == after  # the cancelled rotation never ran
     assert unoffered.response_code == "E11"  # not acknowledged: not in the service
+
+
+@pytest.mark.skipif(not TEMPLATES.is_dir(), reason="no DUIS templates beside the project")
+def test_the_smets1_service_table_is_the_schemas_and_templates_own() -> None:
+    from s1bench.harness.dcc.service_catalogue import derive_service, smets1_service
+
+    mmc = TEMPLATES.parents[1] / "duis-schema" / "MMC Schema V5.4.xsd"
+    assert derive_service(sorted(TEMPLATES.glob("*.XML")), mmc) == smets1_service()
+
+
+def test_the_srv_pack_lists_the_whole_service_and_fails_what_is_not_carried_out() -> None:
+    from s1bench.harness.dcc.service_catalogue import smets1_service
+    from s1bench.harness.packs import load_pack
+    from s1bench.harness.runner import expand
+
+    tests = expand(load_pack("standard-srv"), resolve_dmc("reference"))
+    listed = {t.steps[0].value for t in tests}
+    # Every SRV of the SMETS1 service is a test on the reference DMC (joins aside).
+    assert set(smets1_service()) - {"8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.11"} <= listed
