@@ -37,15 +37,15 @@ class VirtualTimeDeadlock(RuntimeError):
     """
 
 
-class _WarpSelector(selectors.BaseSelector):
-    """A selector that advances virtual time instead of sleeping.
+class DelegatingSelector(selectors.BaseSelector):
+    """The platform selector behind a ``select`` a subclass changes (how long it waits).
 
-    It still polls real file descriptors (the loop's self-pipe, anything a
-    test registered) without blocking, so ``call_soon_threadsafe`` works.
+    The virtual loop's selector warps the wait into a jump of virtual time; a
+    served site's (``harness/serve/clock.py``) scales it. Everything but the
+    wait goes to the real selector, so file descriptors still work.
     """
 
-    def __init__(self, loop: VirtualEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
         self._real = selectors.DefaultSelector()
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -56,6 +56,30 @@ class _WarpSelector(selectors.BaseSelector):
 
     def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._real.modify(fileobj, events, data)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        return self._real.select(timeout)
+
+    def close(self) -> None:
+        self._real.close()
+
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.get_key(fileobj)
+
+    def get_map(self) -> Any:
+        return self._real.get_map()
+
+
+class _WarpSelector(DelegatingSelector):
+    """A selector that advances virtual time instead of sleeping.
+
+    It still polls real file descriptors (the loop's self-pipe, anything a
+    test registered) without blocking, so ``call_soon_threadsafe`` works.
+    """
+
+    def __init__(self, loop: VirtualEventLoop) -> None:
+        super().__init__()
+        self._loop = loop
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         # A loop with only its self-pipe registered has nothing real to poll;
@@ -70,15 +94,6 @@ class _WarpSelector(selectors.BaseSelector):
         if timeout > 0:
             self._loop._advance(timeout)
         return []
-
-    def close(self) -> None:
-        self._real.close()
-
-    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
-        return self._real.get_key(fileobj)
-
-    def get_map(self) -> Any:
-        return self._real.get_map()
 
 
 class _OrderedTimer(asyncio.TimerHandle):

@@ -391,16 +391,15 @@ class Meter(TariffMixin, LogsMixin, Device):
         self.emergency_credit_active = False
 
     def register(self) -> int:
-        """The import register advances with (virtual) time at the current demand."""
-        hours = self.clock.monotonic() / 3600.0
-        return self.register_base + int(self.demand * hours)
+        """The import register: what the seeded consumption model (meter_logs) has delivered."""
+        return self.modelled_register()
 
     def attributes(self, cluster: int) -> dict[int, tuple[int, Any]]:
         table = super().attributes(cluster)
         if cluster == se.METERING:
             table.update({
                 se.MET_CURRENT_SUMMATION_DELIVERED: (zcl.UINT48, self.register()),
-                se.MET_INSTANTANEOUS_DEMAND: (zcl.INT24, self.demand),
+                se.MET_INSTANTANEOUS_DEMAND: (zcl.INT24, self.instantaneous_demand()),
                 se.MET_SUPPLY_STATUS: (zcl.ENUM8, self.supply),
                 se.MET_UNIT_OF_MEASURE: (zcl.ENUM8, self.unit_of_measure),
             })

@@ -61,20 +61,26 @@ async def _write(hub: CommsHub, ieee: int, cluster: int, records: list[tuple[int
         raise _refused(f"{what} not accepted (ZCL status {failures[0][0]:#04x})", failures[0][0])
 
 
-async def _mgmt(hub: CommsHub, ieee: int, op: int, data: bytes = b"") -> bytes:
+async def _tunnel(hub: CommsHub, ieee: int, op: int, data: bytes) -> tuple[int, bytes]:
+    """One management operation: (status, data), whatever the status."""
     answer = await hub.exchange(ieee, se.TUNNELING, zcl.TYPE_CLUSTER,
                                 se.TUN_TRANSFER_DATA_TO_SERVER,
                                 se.transfer_data(mgmt.TUNNEL_ID, mgmt.request(op, data)))
     _, reply = se.parse_transfer_data(answer.payload)
     if len(reply) < 2 or reply[0] != op | mgmt.RESPONSE:
         raise _refused("malformed management response")
-    status = reply[1]
+    return reply[1], reply[2:]
+
+
+async def _mgmt(hub: CommsHub, ieee: int, op: int, data: bytes = b"") -> bytes:
+    """A management operation that must succeed: its data, or the device's refusal."""
+    status, data = await _tunnel(hub, ieee, op, data)
     if status == mgmt.NOT_AUTHORISED:
         raise Refused("the device does not make this function available to remote parties",
                       OutcomeStatus.UNSUPPORTED, status)
     if status != mgmt.OK:
         raise _refused(mgmt.STATUS_TEXT.get(status, f"status {status}"), status)
-    return reply[2:]
+    return data
 
 
 def _kwh(wh: int) -> float:

@@ -18,11 +18,18 @@ that, as a dongle's host learns devices only by their joins). And
 :meth:`Installation.on_link` builds the hub side alone on another HAN link
 (a dongle), with the same EUIs, labels and install codes as the emulated
 devices of the same seed and index.
+
+A site that names its own devices (``s1bench serve``) passes ``euis``: each
+device type listed adopts that EUI-64 instead of the derived one, so the
+RequestIDs a DUIS user already writes reach it unchanged. Everything else
+(keys, install codes, addresses, RNGs) still derives from seed and index,
+and types not listed keep their derived EUIs.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +86,7 @@ class Installation:
                  seed: int = 0, index: int = 0, status: str = "Dormant",
                  dmc_id: str = "reference", capture: CaptureTap | None = None,
                  enrolled: bool = False, commissioned: bool = True,
-                 link: HanLink | None = None) -> None:
+                 link: HanLink | None = None, euis: Mapping[str, str] | None = None) -> None:
         if status not in STATUSES:
             raise ValueError(f"installation status {status!r} is not one of {STATUSES}")
         if CHF not in devices:
@@ -93,9 +100,21 @@ class Installation:
         self.alerts: list[Alert] = []
         rng = random.Random(f"installation:{seed}:{index}")
         base = 0x00DB_1200_0000_0000 | ((index & 0xFFFF_FFFF) << 8)
+        adopted = {t.upper(): eui64_int(e) for t, e in (euis or {}).items()}
+        unknown = sorted(set(adopted) - set(devices))
+        if unknown:
+            raise ValueError(f"EUIs given for {', '.join(unknown)}, which this DMC does not have")
+
+        def ieee_of(device_type: str) -> int:
+            return adopted.get(device_type, base | TYPE_OFFSETS[device_type])
+
+        if len({ieee_of(t) for t in devices}) != len(devices):
+            raise ValueError("two devices would have the same EUI (one given twice, or one "
+                             "given that another device of this installation derives)")
+
         self.pan = 0x1000 + (index % 0xE000)
         network_key = rng.randbytes(16)
-        hub_ieee = base | TYPE_OFFSETS[CHF]
+        hub_ieee = ieee_of(CHF)
         if link is None:
             assert medium is not None
             coordinator = HanCoordinator(hub_ieee, self.pan, medium, clock, network_key)
@@ -113,7 +132,7 @@ class Installation:
         for device_type, info in devices.items():
             if device_type == CHF:
                 continue
-            ieee = base | TYPE_OFFSETS[device_type]
+            ieee = ieee_of(device_type)
             eui = eui64_str(ieee)
             self.hub.add_known(ieee, info)
             code: bytes | None = None

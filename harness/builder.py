@@ -65,8 +65,13 @@ def dmc_spec_from(catalogue: Any, dmc: Any) -> DmcSpec:
 def build_installation(spec: DmcSpec, clock: Any, *, seed: int = 0, index: int = 0,
                        medium: Medium | None = None, capture: str | None = None,
                        medium_options: dict[str, Any] | None = None,
-                       enrolled: bool = False) -> Installation:
-    """One installation on its own medium (or a shared one), with an optional capture."""
+                       enrolled: bool = False,
+                       euis: dict[str, str] | None = None) -> Installation:
+    """One installation on its own medium (or a shared one), with an optional capture.
+
+    ``euis`` (device type -> EUI-64) makes those devices adopt a site's own
+    ids (``s1bench serve``); without it every EUI derives from ``index``.
+    """
     if medium is None:
         medium = make_medium("memory", clock=clock, seed=seed, **(medium_options or {}))
     tap = None
@@ -74,4 +79,5 @@ def build_installation(spec: DmcSpec, clock: Any, *, seed: int = 0, index: int =
         tap = CaptureTap(capture)
         medium.add_tap(tap)
     return Installation(spec.devices, medium, clock, seed=seed, index=index,
-                        status=spec.status, dmc_id=spec.id, capture=tap, enrolled=enrolled)
+                        status=spec.status, dmc_id=spec.id, capture=tap, enrolled=enrolled,
+                        euis=euis)

@@ -324,10 +324,12 @@ from . import (  # noqa: E402
     cli_profiles,
     cli_reproduce,
     cli_run,
+    cli_serve,
+    cli_site,
 )
 
-for _module in (cli_demo, cli_run, cli_reproduce, cli_duis, cli_profiles, cli_bench, cli_diff,
-                cli_ncp):
+for _module in (cli_demo, cli_run, cli_reproduce, cli_duis, cli_serve, cli_site, cli_profiles,
+                cli_bench, cli_diff, cli_ncp):
     _module.register(app)
 
 

@@ -21,6 +21,13 @@ it is submitted:
   request whose target type the installation lacks is submitted with its
   original target and answered E19.
 
+Requests whose success takes a device out of service (8.3 DecommissionDevice,
+8.4 UpdateInventory, 8.14.3/8.14.4 hub returns:
+:data:`~s1bench.harness.dcc.dsp_services.TAKES_OUT_OF_SERVICE`) are sent after
+every other file, in their own order, so they do not turn the rest of a corpus
+into E5s; index.json lists files in the order they were sent and names the
+moved ones under ``"sent_last"``.
+
 Before the files run, a DMC with a PPMID has it joined (8.11 Add with its
 label install code, JoinTimePeriod 60, then 70 s of virtual time); this is a
 recorded setup step.
@@ -244,6 +251,12 @@ def _map_params(srv: str, params: dict[str, Any], inst: Any, present: set[str],
                 hint = _template_hint(value)
                 if hint in present:
                     put(name, inst.eui_of(hint))
+        listed = out.get("DeviceIDList")  # 11.1: a comma-separated list of EUI-64s
+        if isinstance(listed, str):
+            euis = [eui.strip() for eui in listed.split(",")]
+            hints = [_template_hint(eui) for eui in euis]
+            put("DeviceIDList", ",".join(inst.eui_of(hint) if hint in present else eui
+                                         for eui, hint in zip(euis, hints, strict=True)))
     return out, changes
 
 
@@ -264,6 +277,7 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
     from .dcc import DccRole
     from .dcc.alert_documents import ALERT_NOTES, run_alert_documents, write_alert_documents
     from .dcc.documents import render_service_response
+    from .dcc.dsp_services import TAKES_OUT_OF_SERVICE
     from .dcc.messages import RequestID, ServiceRequest
     from .dcc.signing import S1spSigner
     from .duis_xml import DuisError, parse_request, render_missing_code_note
@@ -281,6 +295,9 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
             where = f"{source}, line {exc.line}" if exc.line else source
             print(f"{where}: {exc.reason}", file=sys.stderr)
             return EXIT_BAD_INPUT
+    moved = [r for r in requests if r.srv in TAKES_OUT_OF_SERVICE]
+    if moved:
+        requests = [r for r in requests if r.srv not in TAKES_OUT_OF_SERVICE] + moved
     try:
         spec = resolve_dmc(dmc_id)
     except (KeyError, ValueError) as exc:
@@ -402,6 +419,10 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
     index: dict[str, Any] = {"dmc": spec.id, "seed": seed}
     if migrated or settle:
         index.update(migrated=migrated, settle_seconds=settle)
+    if moved:
+        index["sent_last"] = {
+            "files": [r.source for r in moved],
+            "why": "their success takes a device out of service (E5 for what follows)"}
     index.update(setup=setup, files=entries, s1sp_certificate=certificate.name, alerts=alerts,
                  alert_notes=ALERT_NOTES, coverage=_coverage(entries, roles[0]))
     (out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
@@ -415,6 +436,9 @@ def _run(files: list[Path], dmc_id: str, out: Path, seed: int, as_json: bool,
                     [(Path(e["file"]).name, e["srv"], e["response_code"] or "(none)",
                       e["reason"] or "") for e in entries], wrap=("REASON",))
         note(f"{len(entries)} requests, written to {out}/ (index.json)")
+        if moved:
+            note(f"sent last, because their success takes a device out of service: "
+                 f"{', '.join(Path(r.source).name for r in moved)}")
         if summary:
             _print_coverage(index["coverage"])
         if alerts:

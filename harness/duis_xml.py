@@ -31,10 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 from s1bench.emulator.headend import eui64_int
-from s1bench.harness.dcc.messages import RequestID, ServiceRequest, ServiceResponse
 
+# The dcc messages are imported where used at run time: importing the dcc package
+# from here would import the SMETS1 service families (harness/dcc/__init__.py),
+# which register parsers into this module while it is still half-imported.
 if TYPE_CHECKING:
     import xmlschema
+    from s1bench.harness.dcc.messages import RequestID, ServiceRequest, ServiceResponse
 
 SR_NS = "http://www.dccinterface.co.uk/ServiceUserGateway"
 SCHEMA_ENTRY = "DUIS Schema V5.4.xsd"
@@ -166,6 +169,8 @@ class DuisRequest:
 
     def to_service_request(self) -> ServiceRequest:
         """The emulator's view: parameters still text, to be coerced by the SRV catalogue."""
+        from s1bench.harness.dcc.messages import ServiceRequest
+
         return ServiceRequest(
             request_id=self.request_id,
             srv=self.srv,
@@ -281,6 +286,8 @@ def parse_request(source: bytes | str | Path) -> DuisRequest:
                 f"missing Header field {name}", source=label, line=header.sourceline
             )
         return (node.text or "").strip(), node.sourceline
+
+    from s1bench.harness.dcc.messages import RequestID
 
     rid_text, rid_line = field_text("RequestID")
     try:
@@ -404,7 +411,8 @@ def _checked_ids(request_id: RequestID) -> tuple[str, str]:
     return str(request_id), request_id.response_id()
 
 
-def render_response(response: ServiceResponse, *, schema_version: str = "5.4") -> bytes:
+def render_response(response: ServiceResponse, *, schema_version: str = "5.4",
+                    payload: etree._Element | None = None) -> bytes:
     """Write a DUIS Service Response (``sr:Response``) as UTF-8 XML.
 
     Shape: ``Header`` (RequestID, ResponseID with the two EUIs swapped,
@@ -429,8 +437,13 @@ def render_response(response: ServiceResponse, *, schema_version: str = "5.4") -
       gbcs|dlms|zigbeePlain|zigbeeCiphered, so it would be no more honest.
 
     An empty body writes no payload element, which is how DUIS error
-    responses look. ``response.reason``, when set, is written as an XML
-    comment so a reader sees why; validators ignore comments.
+    responses look. ``payload``, when given, is written instead of the JSON
+    ``GBCSPayload``: one of the schema's own ``sr:ResponseMessage`` payload
+    elements, built and kept valid by whoever answered (the DSP's
+    ``DSPInventory``, ``DSPScheduleID``...; see
+    :func:`s1bench.harness.dcc.dsp_services.dsp_payload`). ``response.reason``,
+    when set, is written as an XML comment so a reader sees why; validators
+    ignore comments.
 
     Raises :class:`DuisError` for anything that would make the document
     invalid: a response code outside the schema's ``ResponseCode`` list, an
@@ -461,7 +474,8 @@ def render_response(response: ServiceResponse, *, schema_version: str = "5.4") -
         raise DuisError(f"schemaVersion {schema_version!r} is not a decimal")
     request_text, response_text = _checked_ids(response.request_id)
     when = _utc_z(response.response_datetime)
-    payload = canonical_body_json(response.body) if response.body else None
+    body_json = canonical_body_json(response.body) if response.body and payload is None \
+        else None
 
     root = etree.Element(_sr("Response"), nsmap={"sr": SR_NS})
     root.set("schemaVersion", schema_version)
@@ -480,9 +494,11 @@ def render_response(response: ServiceResponse, *, schema_version: str = "5.4") -
     etree.SubElement(message, _sr("ServiceReference")).text = service_reference(response.srv)
     etree.SubElement(message, _sr("ServiceReferenceVariant")).text = response.srv
     if payload is not None:
+        message.append(payload)
+    elif body_json is not None:
         message.append(etree.Comment(_PAYLOAD_NOTE))
         etree.SubElement(message, _sr("GBCSPayload")).text = base64.b64encode(
-            payload.encode("utf-8")
+            body_json.encode("utf-8")
         ).decode("ascii")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 

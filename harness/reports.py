@@ -1069,7 +1069,7 @@ def _create_temp(path: Path) -> tuple[int, str]:
     raise FileExistsError(f"no free temporary name beside {path}")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Write via a temp file in the same directory and os.replace it into place,
     so a reader (or a crash) never sees a half-written report."""
     fd, tmp = _create_temp(path)
@@ -1098,5 +1098,5 @@ def write_reports(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
         "html": (directory / "report.html", render_html(record).encode("utf-8")),
     }
     for path, data in outputs.values():
-        _atomic_write(path, data)
+        atomic_write(path, data)
     return {name: path for name, (path, _) in outputs.items()}

@@ -26,7 +26,7 @@ from s1bench.harness.dcc.srvs import SRVS
 from s1bench import __version__
 
 from .builder import DmcSpec, resolve_dmc
-from .dcc import DccRole
+from .dcc import DccRole, service_logs, service_tariff
 from .dcc.alerts import LEVEL_OF_CONCERN, alert_volumes
 from .migration import MigrationState
 from .packs import Pack, PackTest, Step
@@ -42,6 +42,9 @@ SRV_CASES: dict[str, dict[str, Any]] = {
     "6.22": {"AlertCode": "8F84", "Setting": "Enable"},
     "6.15.1": {"RemotePartyRole": "Supplier"},
 }
+# The service families keep their own success cases beside their SRVs.
+SRV_CASES.update(service_tariff.PACK_CASES)
+SRV_CASES.update(service_logs.PACK_CASES)
 #: Covered by the migration pack's join test (they need a joined PPMID).
 SRV_PACK_EXCLUDES = ("8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.11")
 #: The in-memory HAN a run uses unless told otherwise (recorded in the run line).
@@ -220,7 +223,15 @@ def expand(pack: Pack, spec: DmcSpec) -> list[PackTest]:
             else:
                 reject = Step("srv", srv, "UNKNOWN", params, {"response_code": "E19"},
                               label=f"{srv} to an unknown device: rejected")
-            out.append(PackTest(f"{test.name} {srv} {name}", (success, reject), test.line))
+            before = tuple(
+                Step("srv", first, first_device, first_params, {"response_code": "I0"},
+                     label=f"{first} first: {srv} needs it")
+                for first, first_device, first_params in service_logs.PACK_BEFORE.get(srv, ()))
+            if srv in service_logs.PACK_SETTLE:
+                before += (Step("wait", service_logs.PACK_SETTLE[srv],
+                                label=f"let {service_logs.PACK_SETTLE[srv]:g} s pass"),)
+            out.append(PackTest(f"{test.name} {srv} {name}", (*before, success, reject),
+                                test.line))
     return out
 
 

@@ -486,5 +486,6 @@ SCHEMA_MODULES: list[str] = [
     "s1bench.firmware_profiles.catalogue_models",
     "s1bench.harness.packs",
     "s1bench.harness.settings",
+    "s1bench.harness.serve.site",
     "s1bench.hil.bench",
 ]

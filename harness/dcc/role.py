@@ -1,9 +1,11 @@
 """The DCC side as the harness plays it: DSP, then DCO and S1SP, then the hub.
 
 A test sends Service Requests through :class:`DccRole` and sees only what a
-DCC user sees: responses, alerts, timings. The DSP checks the request, the
-S1SP (with the DCO's dual control for critical commands) turns it into a
-head-end command for the installation's hub and writes the response. The
+DCC user sees: responses, alerts, timings. The DSP checks the request and
+answers its own SRVs (inventory, schedules, WAN matrix) and those outside
+the SMETS1 service itself (:mod:`.dsp_services`); the S1SP (with the DCO's
+dual control for critical commands) turns the rest into a head-end command
+for the installation's hub and writes the response. The
 DCC-side defects of DOMAIN.md (61224, risk 9, 91339/91340, mixed-Aclara,
 Liberty 110's restriction) are switched on per DMC and act in those parts,
 never in the emulated hub or devices.
@@ -21,6 +23,7 @@ from s1bench.emulator.installation import Installation
 
 from .dco import Dco
 from .dsp import Dsp, User
+from .dsp_services import DCC_EUI, DCC_TARGET, DspServices, Schedule, outside_service_reason
 from .messages import RequestID, ResponseCode, ServiceRequest, ServiceResponse
 from .s1sp import S1sp
 
@@ -75,6 +78,8 @@ class DccRole:
         self.dco = Dco()
         self.dsp = Dsp(self.installation.clock, dcc_quirks=self.dcc_quirks)
         self.s1sp = S1sp(self.installation, self.dcc_quirks, self.seed, self.dco)
+        self.dsp_services = DspServices(self.dsp, self.installation, seed=self.seed,
+                                        runner=self._run_scheduled)
         self._counters: dict[str, int] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self._pending: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -133,10 +138,21 @@ class DccRole:
         """
         who = self.dsp.user(user) if user else self.dsp.user_by_eui(request.request_id.originator)
         device_type = self._device_type(request.target)
+        # The DSP answers its own SRVs and those outside the SMETS1 service, before the S1SP.
+        own = self.dsp_services.answers(request.srv, who.role if who else None)
+        outside = None if own else outside_service_reason(request.srv)
+        if device_type is None and (own or outside) and request.target == DCC_EUI:
+            device_type = DCC_TARGET  # a DCC-only request names the DCC, not a device
         _take_execution_time(request)
         refusal = self.dsp.check(request, who, device_type)
+        if refusal is None and not own:
+            refusal = (self.dsp_services.outside_service(request, outside) if outside
+                       else self.dsp_services.status_refusal(request))
         if refusal is not None:
             response = refusal
+        elif own:
+            assert who is not None
+            response = self.dsp_services.carry_out(request, who)
         else:
             assert who is not None and device_type is not None
             when = request.execution_datetime
@@ -160,6 +176,19 @@ class DccRole:
         self.dsp.after(request, response, who)
         self.s1sp.after(request, response)
         return response
+
+    async def _run_scheduled(self, request: ServiceRequest, schedule: Schedule) -> None:
+        """One occurrence of a DSP schedule: the DSP sends the read, the S1SP carries it out.
+
+        Access was checked when the schedule was created; the exchange is
+        recorded for the schedule's owner, who receives its responses.
+        """
+        owner = self.dsp.user(schedule.owner) or self.dsp.user_by_eui(schedule.owner_eui)
+        device_type = self._device_type(request.target)
+        if owner is None or device_type is None:
+            return
+        response = await self._carry_out(request, owner, device_type)
+        self._record(request, response, owner, owner.name)
 
     def _schedule(self, request: ServiceRequest, who: User, device_type: str,
                   when: datetime) -> ServiceResponse:

@@ -253,17 +253,23 @@ def test_responses_echo_the_request_and_carry_virtual_time() -> None:
 def test_import_register_advances_with_virtual_time() -> None:
     clock = VirtualClock()
 
-    async def main() -> tuple[dict, dict]:
+    async def main() -> tuple[dict, dict, dict]:
         inst = build(clock)
+        start = clock.now()
         before = (await dcc(inst).send("4.1.1", "ESME")).body
         await clock.sleep(10 * 3600)
         after = (await dcc(inst).send("4.1.1", "ESME")).body
-        return before, after
+        profile = (await dcc(inst).send("4.8.1", "ESME", StartDateTime=start,
+                                        EndDateTime=start + timedelta(hours=10))).body
+        return before, after, profile
 
-    before, after = clock.run(main())
-    watts = before["InstantaneousDemand"]
-    assert after["ImportRegister"] - before["ImportRegister"] == pytest.approx(
-        watts * 10 / 1000, abs=0.002)
+    before, after, profile = clock.run(main())
+    # The register follows the seeded consumption model (meter_logs): it advances by
+    # the half-hours the profile holds, not at a constant demand.
+    wh = sum(p["Value"] for p in profile["Periods"])
+    assert len(profile["Periods"]) == 20 and wh > 0
+    assert after["ImportRegister"] - before["ImportRegister"] == pytest.approx(wh / 1000,
+                                                                               abs=0.002)
 
 
 def test_supply_disable_then_read_reports_disabled() -> None:

@@ -91,7 +91,8 @@ def session(tmp_path_factory) -> Session:
         await do("6.7", "6.7", "GSME")
         await do("7.2", "7.2", "ESME")
         await do("6.15.1", "6.15.1", "ESME")
-        await do("8.2", "8.2", "CHF")
+        # The DCC's own inventory read goes over the HAN (a DUIS user's 8.2 is the DSP's).
+        await do("8.2", "8.2", "CHF", user="dcc")
         await do("6.13", "6.13", "ESME")
         await do("8.11", "8.11", "CHF", DeviceID=ppmid, JoinTimePeriod=600,
                  InstallCode=inst.labels[ppmid].install_code.hex())

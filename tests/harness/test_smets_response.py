@@ -21,6 +21,8 @@ from s1bench.emulator.headend import Alert
 from s1bench.emulator.hub_services import HANDLERS
 from s1bench.harness import duis_xml
 from s1bench.harness.dcc.s1sp import HEADEND
+from s1bench.harness.dcc.service_logs import EXAMPLE_BODIES as LOGS_BODIES
+from s1bench.harness.dcc.service_tariff import EXAMPLE_BODIES as TARIFF_BODIES
 from s1bench.harness.dcc.signing import S1spSigner, SignatureInvalid, verify
 from s1bench.harness.dcc.smets_response import (
     COS_LOSS_ALERT_CODE,
@@ -90,6 +92,9 @@ BODIES: dict[str, dict[str, Any]] = {
              "PermitJoinRequests": 1},
     "11.2": {"FirmwareVersion": "2.31.4"},
 }
+# The SMETS1 service families keep an example body per SRV they add.
+BODIES.update(LOGS_BODIES)
+BODIES.update(TARIFF_BODIES)
 
 
 @pytest.fixture(scope="module")

@@ -36,8 +36,14 @@ from s1bench.hil.ncp.mt import MtDecoder, encode
 from s1bench.hil.radio import RadioError, open_radio
 
 SEED, INDEX = 3, 7
-#: Body fields that follow the clock (virtual on one side, wall on the other).
-CLOCK_FIELDS = ("ImportRegister", "Events")
+#: Body fields that follow the clock (virtual on one side, wall on the other); demand and
+#: maximum demand follow the meter's consumption model through the day (meter_logs).
+CLOCK_FIELDS = ("ImportRegister", "Events", "InstantaneousDemand", "ActivePowerImport",
+                "MaxDemand", "CaptureTime", "LastReset", "TOURegisters", "BlockRegisters",
+                "BlockCounters",
+                # Logs accumulate on each side's clock: what they hold differs, their shape not.
+                "Billing", "Prepayment", "Reads", "Periods", "Days", "Voltage", "TopUps",
+                "DebtPayments", "Log", "OverVoltageCounter", "UnderVoltageCounter")
 Outcome = tuple[str, str, str | None, bool | None, tuple[str, ...], str]
 
 
@@ -45,7 +51,7 @@ def esme_read_steps(spec: Any) -> list[Any]:
     """The standard SRV pack's steps whose SRV is a read carried out on the ESME."""
     steps = []
     for test in expand(load_pack("standard-srv"), spec):
-        success = test.steps[0]
+        success = test.steps[-2]  # then the reject; set-up steps may come before
         op = HEADEND.get(success.value, ("",))[0]  # SRVs not carried out have no command
         if success.device == "ESME" and op.startswith("read_"):
             steps.extend(test.steps)
