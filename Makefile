@@ -15,13 +15,20 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Debian's tshark dissects captures in the tests; install it when missing.
+# Debian's tshark dissects captures in the tests, and the MQTT medium's tests
+# run a real mosquitto broker; install whichever is missing (one apt-get update).
+# The mosquitto package may also start a system broker on :1883; the tests never
+# use it (each starts its own on a free port).
+SYSTEM_TOOLS := tshark:tshark mosquitto:mosquitto
 system-deps:
-	@command -v tshark >/dev/null 2>&1 || { \
-	  echo "installing tshark (Debian package)"; \
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || \
+	  [ -x /usr/sbin/$${pair%%:*} ] || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (Debian packages)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tshark >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
 
 run: setup
 	$(BIN)/s1bench demo --out $(OUT)

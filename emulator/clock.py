@@ -8,8 +8,11 @@ special calls, and the same code runs unchanged on a normal loop in wall time.
 Ordering is the loop's own (a heap of timers fed in program order), so a run
 with the same seed replays identically.
 
-A warping loop must not host real I/O (MQTT, serial): such runs use
-:class:`WallClock`.
+A warping loop hosts real I/O only through a *network probe*
+(:meth:`VirtualEventLoop.add_network_probe`): while a probe says something is
+in flight (the MQTT medium's frames on their way through a broker), the loop
+waits for the network in real time instead of warping, so virtual time stands
+still while frames travel. Other real I/O (serial) uses :class:`WallClock`.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ class _WarpSelector(DelegatingSelector):
     def __init__(self, loop: VirtualEventLoop) -> None:
         super().__init__()
         self._loop = loop
+        self._probes: list[Callable[[], float]] = []
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         # A loop with only its self-pipe registered has nothing real to poll;
@@ -94,6 +98,23 @@ class _WarpSelector(DelegatingSelector):
         if timeout > 0:
             self._loop._advance(timeout)
         return []
+
+    def _select_with_network(self, timeout: float | None = None
+                             ) -> list[tuple[selectors.SelectorKey, int]]:
+        """:meth:`select` while a network probe is registered (installed per instance).
+
+        Only a turn that would warp (or declare a deadlock) asks the probes; a
+        probe answers how many real seconds the network may still deliver
+        something (0: nothing in flight), and the loop then blocks on its real
+        file descriptors for that long instead of moving virtual time. Kept
+        off the plain :meth:`select` so a loop without probes pays nothing.
+        """
+        if timeout == 0:
+            return self._real.select(0)
+        wait = max(probe() for probe in self._probes)
+        if wait > 0:
+            return self._real.select(wait)
+        return _WarpSelector.select(self, timeout)
 
 
 class _OrderedTimer(asyncio.TimerHandle):
@@ -140,6 +161,40 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
     def _advance(self, seconds: float) -> None:
         self._virtual_now += seconds
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """Join the executor's threads in place: their work is real, not virtual.
+
+        asyncio waits for them through a future another thread resolves; a
+        virtual loop with nothing else to do would call that a deadlock (it
+        skips polling its self-pipe). Only a run that used ``run_in_executor``
+        (the MQTT client connects that way) has an executor to shut down.
+        """
+        self._executor_shutdown_called = True
+        executor, self._default_executor = self._default_executor, None  # type: ignore[has-type]
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    def add_network_probe(self, probe: Callable[[], float]) -> None:
+        """Wait for real I/O while ``probe()`` > 0 instead of warping or deadlocking.
+
+        ``probe`` returns the real seconds worth waiting for the network (0
+        when nothing is in flight); it may raise to abort the run (a broker
+        that stopped answering), as a deadlock does. The first probe swaps the
+        selector's ``select`` for the probing one and the last one removed
+        swaps it back, so a loop that never hosts a real medium runs the
+        unchanged warp path.
+        """
+        selector: _WarpSelector = self._selector  # type: ignore[attr-defined]
+        selector._probes.append(probe)
+        selector.select = selector._select_with_network  # type: ignore[method-assign]
+
+    def remove_network_probe(self, probe: Callable[[], float]) -> None:
+        selector: _WarpSelector = self._selector  # type: ignore[attr-defined]
+        if probe in selector._probes:
+            selector._probes.remove(probe)
+        if not selector._probes and "select" in vars(selector):
+            del selector.select
 
 
 class Clock(Protocol):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -19,7 +19,7 @@ import structlog
 from . import aps, mgmt, mmo, nwk, se, zcl, zdo
 from .meter_logs import LogsMixin
 from .meter_tariff import TariffMixin
-from .node import COORDINATOR, HanNode
+from .node import COORDINATOR, HanNode, LazySlot
 
 log = structlog.get_logger("s1bench.device")
 
@@ -51,13 +51,24 @@ class Outcome:
     reason: str | None = None
 
 
-@dataclass(slots=True)
 class QuirkContext:
-    """What a quirk hook may look at: the device's time, its seeded RNG, its memory."""
+    """What a quirk hook may look at: the device's time, its seeded RNG, its memory.
 
-    now: float
-    rng: random.Random
-    memory: dict[str, Any] = field(default_factory=dict)
+    The RNG is the owner's, reached only when a quirk draws: most quirk
+    consultations draw nothing, and an owner's generator is built on first
+    use (:class:`Device`), so asking a quirk must not build it.
+    """
+
+    __slots__ = ("_owner", "memory", "now")
+
+    def __init__(self, now: float, owner: Any, memory: dict[str, Any]) -> None:
+        self.now = now
+        self._owner = owner
+        self.memory = memory
+
+    @property
+    def rng(self) -> random.Random:
+        return self._owner.rng
 
 
 def fingerprint(material: bytes) -> str:
@@ -65,29 +76,81 @@ def fingerprint(material: bytes) -> str:
     return hashlib.sha256(material).hexdigest()[:16].upper()
 
 
+def initial_credentials(ieee: int) -> dict[str, str]:
+    """The slots' fingerprints as the pre-migration operator left them (derived, not stored)."""
+    return {role: fingerprint(f"{ieee:016x}:{role}:smso".encode()) for role in mgmt.INITIAL_ROLES}
+
+
 class Device(HanNode):
-    """Behaviour shared by every HAN device; subclasses add their clusters."""
+    """Behaviour shared by every HAN device; subclasses add their clusters.
+
+    A fleet run holds every device of every installation, most of them idle,
+    so what an idle device holds is kept small: slots, and state nobody has
+    asked for yet (the seeded generator, the credential slots) built on
+    first use. ``rng`` may be a ``random.Random`` or the seed material of
+    one: a generator's state is 2.5 KiB, more than the rest of an idle
+    device, and it is built only when something draws from it. A meter
+    draws its registers at construction from a throwaway generator; the
+    kept one replays those draws (:meth:`_replay_draws`) when it is built,
+    so every seeded value is what it was with a generator held throughout.
+    """
+
+    __slots__ = ("_join_backoff", "_join_draws", "_join_handle", "_lazy_alerts_enabled",
+                 "_lazy_credentials", "_lazy_event_log", "_lazy_messages", "_lazy_quirk_memory",
+                 "_lazy_security_log", "_lazy_services", "_link_ktk", "_rng", "_rng_seed",
+                 "clock_offset", "dumb", "enrolled", "info", "install_code", "peer_lookup")
+
+    #: Made on first use (see LazySlot): what most idle devices never touch.
+    event_log: LazySlot[list[tuple[int, int, int, str]]] = LazySlot(lambda d: [])
+    security_log: LazySlot[list[tuple[int, int, int, str]]] = LazySlot(lambda d: [])
+    alerts_enabled: LazySlot[dict[int, bool]] = LazySlot(lambda d: {})
+    services: LazySlot[set[int]] = LazySlot(lambda d: set())
+    messages: LazySlot[list[str]] = LazySlot(lambda d: [])
+    quirk_memory: LazySlot[dict[str, Any]] = LazySlot(lambda d: {})
+    #: Credential slots: role -> fingerprint of the certificate in the slot.
+    credentials: LazySlot[dict[str, str]] = LazySlot(lambda d: initial_credentials(d.ieee))
 
     device_type = "DEVICE"
 
     def __init__(self, ieee: int, short: int, pan: int, medium: Any, clock: Any,
-                 info: DeviceInfo, rng: random.Random) -> None:
-        super().__init__(ieee, short, pan, medium, clock)
+                 info: DeviceInfo, rng: random.Random | str, extended_pan: int = 0) -> None:
+        super().__init__(ieee, short, pan, medium, clock, extended_pan)
         self.info = info
-        self.rng = rng
-        self.quirk_memory: dict[str, Any] = {}
-        # Credentials: role -> fingerprint of the certificate in the slot.
-        self.credentials: dict[str, str] = {
-            role: fingerprint(f"{ieee:016x}:{role}:smso".encode()) for role in mgmt.INITIAL_ROLES
-        }
+        if isinstance(rng, random.Random):
+            self._rng: random.Random | None = rng
+            self._rng_seed = ""
+        else:
+            self._rng = None
+            self._rng_seed = rng
+        #: Draws the join start took from a throwaway generator (replayed, see rng).
+        self._join_draws = 0
         self.enrolled = False
         self.dumb = False
-        self.event_log: list[tuple[int, int, int, str]] = []
-        self.security_log: list[tuple[int, int, int, str]] = []
-        self.alerts_enabled: dict[int, bool] = {}
-        self.services: set[int] = set()
         self.clock_offset = 0.0
-        self.messages: list[str] = []
+        self.install_code: bytes | None = None
+        self._join_handle: Any = None
+        self._link_ktk: bytes | None = None
+        self.peer_lookup: Any = None
+
+    # ---- seeded generator and credentials, built on first use ---------------
+    @property
+    def rng(self) -> random.Random:
+        """The device's seeded generator, built (and brought up to date) on first use."""
+        rng = self._rng
+        if rng is None:
+            rng = self._rng = self._fresh_rng()
+        return rng
+
+    def _fresh_rng(self) -> random.Random:
+        """A generator at the point the device's draws so far have left it."""
+        rng = random.Random(self._rng_seed)
+        self._replay_draws(rng)
+        for _ in range(self._join_draws):
+            rng.uniform(1.0, self.attempt_interval)
+        return rng
+
+    def _replay_draws(self, rng: random.Random) -> None:
+        """Repeat the draws construction took from a throwaway generator (meters do)."""
 
     # ---- quirks ----------------------------------------------------------
     def outcome(self, op: str, args: dict[str, Any] | None = None) -> Outcome:
@@ -97,7 +160,7 @@ class Device(HanNode):
             return Outcome(apply=False, confirm=False, reason="device operating dumb")
         if not self.info.quirks:
             return result
-        ctx = QuirkContext(self.clock.monotonic(), self.rng, self.quirk_memory)
+        ctx = QuirkContext(self.clock.monotonic(), self, self.quirk_memory)
         for quirk in self.info.quirks:
             change = quirk.device_command(ctx, self, op, args or {})
             if change is not None:
@@ -107,7 +170,7 @@ class Device(HanNode):
     def start(self) -> None:
         """Let each quirk start what it runs on its own (timers, floods)."""
         if self.info.quirks:
-            ctx = QuirkContext(self.clock.monotonic(), self.rng, self.quirk_memory)
+            ctx = QuirkContext(self.clock.monotonic(), self, self.quirk_memory)
             for quirk in self.info.quirks:
                 quirk.on_start(ctx, self)
 
@@ -296,8 +359,6 @@ class Device(HanNode):
         return mgmt.response(mgmt.CONFIGURE_ALERT, mgmt.OK if result.apply else mgmt.REFUSED)
 
     # ---- joining (devices that are not yet on the HAN) ---------------------
-    install_code: bytes | None = None
-    _join_handle: Any = None
     attempt_interval = 30.0
 
     def start_joining(self) -> None:
@@ -305,7 +366,13 @@ class Device(HanNode):
         if self.network_key is not None or self.install_code is None:
             return
         self._link_ktk = mmo.key_transport_key(mmo.link_key_from_install_code(self.install_code))
-        delay = self.rng.uniform(1.0, self.attempt_interval)
+        if self._rng is None:
+            # Every late joiner draws this at power-up: take it from a throwaway
+            # generator (replayed if the device ever needs one) rather than keep one.
+            delay = self._fresh_rng().uniform(1.0, self.attempt_interval)
+            self._join_draws += 1
+        else:
+            delay = self._rng.uniform(1.0, self.attempt_interval)
         self._join_handle = self.clock.call_later(delay, self._attempt_join)
 
     def resume_network(self, short: int, network_key: bytes, key_seq: int = 0) -> None:
@@ -330,7 +397,7 @@ class Device(HanNode):
         a join window a host opened just now; a real device scanning for a
         network notices the permit bit in the beacons.
         """
-        if self.network_key is not None or getattr(self, "_link_ktk", None) is None:
+        if self.network_key is not None or self._link_ktk is None:
             return
         if self._join_handle is not None:
             self._join_handle.cancel()
@@ -355,7 +422,7 @@ class Device(HanNode):
                     readdress(self, old)
 
     def on_unsecured_aps(self, frame: nwk.NwkFrame) -> None:
-        ktk = getattr(self, "_link_ktk", None)
+        ktk = self._link_ktk
         if ktk is None:
             return
         command = aps.decode(frame.payload, ktk)
@@ -375,20 +442,36 @@ class Device(HanNode):
 
 
 class Meter(TariffMixin, LogsMixin, Device):
-    """What ESME and GSME share: registers, prepayment, supply, services."""
+    """What ESME and GSME share: registers, prepayment, supply, services.
+
+    The mixins keep their state in the instance dict (they are not slotted);
+    what Meter and its subclasses add is slotted.
+    """
+
+    __slots__ = ("_lazy_tariff", "credit", "debt", "demand", "emergency_credit",
+                 "emergency_credit_active", "register_base", "supply")
+
+    tariff: LazySlot[dict[str, Any]] = LazySlot(
+        lambda m: {"label": "Standard", "price": 0, "trailing_digit": 5})
 
     unit_of_measure = 0x00
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.register_base = self.rng.randint(1_000_000, 40_000_000)  # Wh or dm3
-        self.demand = self.rng.randint(200, 2500)  # W, or dm3/h for gas
-        self.credit = self.rng.randint(500, 5000)  # pence
+        rng = self._rng if self._rng is not None else random.Random(self._rng_seed)
+        self.register_base, self.demand, self.credit = self._initial_draws(rng)
         self.emergency_credit = 500
         self.debt = 0
         self.supply = se.SUPPLY_ON
-        self.tariff: dict[str, Any] = {"label": "Standard", "price": 0, "trailing_digit": 5}
         self.emergency_credit_active = False
+
+    def _initial_draws(self, rng: random.Random) -> tuple[int, int, int]:
+        """Register base (Wh or dm3), demand (W, or dm3/h for gas) and credit (pence)."""
+        return (rng.randint(1_000_000, 40_000_000), rng.randint(200, 2500),
+                rng.randint(500, 5000))
+
+    def _replay_draws(self, rng: random.Random) -> None:
+        self._initial_draws(rng)
 
     def register(self) -> int:
         """The import register: what the seeded consumption model (meter_logs) has delivered."""
@@ -497,26 +580,29 @@ class Meter(TariffMixin, LogsMixin, Device):
         self.services.discard(other)
         return mgmt.response(mgmt.UNJOIN_SERVICE, mgmt.OK)
 
-    peer_lookup: Any = None
-
     def peer_short(self, ieee: int) -> int | None:
         """The HAN address of another device (the meter learns it from the hub's log)."""
         return self.peer_lookup(ieee) if self.peer_lookup else None
 
 
 class Esme(Meter):
+    __slots__ = ("_lazy_aux_loads", "_lazy_boost_loads", "_lazy_voltage", "demand_limit",
+                 "power_overload")
+
+    #: Voltage thresholds (attribute id -> volts), as the meter leaves the factory.
+    voltage: LazySlot[dict[int, int]] = LazySlot(lambda m: {
+        se.EM_RMS_EXTREME_OVER_VOLTAGE: 287, se.EM_RMS_EXTREME_UNDER_VOLTAGE: 180,
+        se.EM_RMS_VOLTAGE_SAG: 216, se.EM_RMS_VOLTAGE_SWELL: 253,
+    })
+    boost_loads: LazySlot[set[int]] = LazySlot(lambda m: set())
+    aux_loads: LazySlot[dict[int, bool]] = LazySlot(lambda m: {})
+
     device_type = "ESME"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.voltage: dict[int, int] = {
-            se.EM_RMS_EXTREME_OVER_VOLTAGE: 287, se.EM_RMS_EXTREME_UNDER_VOLTAGE: 180,
-            se.EM_RMS_VOLTAGE_SAG: 216, se.EM_RMS_VOLTAGE_SWELL: 253,
-        }
         self.power_overload = 0
         self.demand_limit = 0
-        self.boost_loads: set[int] = set()
-        self.aux_loads: dict[int, bool] = {}
 
     def attributes(self, cluster: int) -> dict[int, tuple[int, Any]]:
         table = super().attributes(cluster)
@@ -601,12 +687,18 @@ class Esme(Meter):
 
 
 class Gsme(Meter):
+    __slots__ = ("flow_periods", "flow_threshold")
+
     device_type = "GSME"
     unit_of_measure = 0x01  # m3
 
+    def _initial_draws(self, rng: random.Random) -> tuple[int, int, int]:
+        # A gas meter's demand is drawn after the three a meter draws (dm3/h).
+        register_base, _, credit = super()._initial_draws(rng)
+        return register_base, rng.randint(50, 600), credit
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.demand = self.rng.randint(50, 600)
         self.flow_threshold = 61680
         self.flow_periods = (60, 300)
 
@@ -622,6 +714,8 @@ class Gsme(Meter):
 
 class Ppmid(Device):
     """Prepayment meter interface device: joins via install code, shows messages."""
+
+    __slots__ = ()
 
     device_type = "PPMID"
 
@@ -643,6 +737,8 @@ class Ppmid(Device):
 
 class Ihd(Ppmid):
     """In-home display: the same HAN behaviour as a PPMID for what s1bench models."""
+
+    __slots__ = ()
 
     device_type = "IHD"
 

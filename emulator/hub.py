@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from . import mgmt, mmo, se, zcl, zdo
-from .devices import CHF, DeviceInfo, QuirkContext, fingerprint
+from . import mmo, se, zcl, zdo
+from .devices import CHF, DeviceInfo, QuirkContext, initial_credentials
 from .han_link import HanLink
 from .headend import (
     Alert,
@@ -38,7 +39,7 @@ from .headend import (
     eui64_int,
     eui64_str,
 )
-from .node import PAYLOAD_ERRORS
+from .node import PAYLOAD_ERRORS, LazySlot
 
 log = structlog.get_logger("s1bench.hub")
 
@@ -55,37 +56,71 @@ class LogEntry:
 
 
 class CommsHub:
+    """The hub's WAN side, device log and request/response matching.
+
+    Slotted, with its seeded generator and credential slots built on first
+    use (as :class:`~s1bench.emulator.devices.Device`): a fleet run holds a
+    hub per installation, mostly idle. ``rng`` is a ``random.Random`` or the
+    seed material of one.
+    """
+
+    __slots__ = ("__weakref__", "_deadline_loop", "_deadline_timer", "_deadlines",
+                 "_lazy_credentials", "_lazy_event_log", "_lazy_permit_durations_sent",
+                 "_lazy_quirk_memory", "_lazy_security_log", "_pending", "_rng", "_rng_seed",
+                 "alert_sink", "clock", "device_log", "dumb", "enrolled", "ieee", "info", "known",
+                 "link")
+
+    #: Made on first use (see LazySlot): what an idle hub never touches.
+    event_log: LazySlot[list[tuple[int, int, int, str]]] = LazySlot(lambda h: [])
+    security_log: LazySlot[list[tuple[int, int, int, str]]] = LazySlot(lambda h: [])
+    permit_durations_sent: LazySlot[list[int]] = LazySlot(lambda h: [])
+    quirk_memory: LazySlot[dict[str, Any]] = LazySlot(lambda h: {})
+    #: Credential slots: role -> fingerprint of the certificate in the slot.
+    credentials: LazySlot[dict[str, str]] = LazySlot(lambda h: initial_credentials(h.ieee))
+
     device_type = CHF
 
     #: How long the hub waits for a device's answer, and how often it asks.
     response_timeout = 10.0
     attempts = 2
 
-    def __init__(self, ieee: int, clock: Any, info: DeviceInfo, rng: random.Random,
+    def __init__(self, ieee: int, clock: Any, info: DeviceInfo, rng: random.Random | str,
                  link: HanLink) -> None:
         self.ieee = ieee
         self.clock = clock
         self.info = info
-        self.rng = rng
+        if isinstance(rng, random.Random):
+            self._rng: random.Random | None = rng
+            self._rng_seed = ""
+        else:
+            self._rng = None
+            self._rng_seed = rng
         self.link = link
         link.bind(self)
         self.device_log: dict[int, LogEntry] = {}
         self.known: dict[int, DeviceInfo] = {}
         self.alert_sink: Callable[[Alert], None] | None = None
-        self.permit_durations_sent: list[int] = []
         self._pending: dict[tuple[int, int, int], asyncio.Future[zcl.ZclFrame]] = {}
-        self.quirk_memory: dict[str, Any] = {}
-        self.credentials = {role: fingerprint(f"{ieee:016x}:{role}:smso".encode())
-                            for role in mgmt.INITIAL_ROLES}
+        # Answers awaited, oldest first: (deadline, future), made at the first
+        # exchange on a loop. One timer serves them all (see _await_until).
+        self._deadlines: deque[tuple[float, asyncio.Future[zcl.ZclFrame]]] | None = None
+        self._deadline_timer: asyncio.TimerHandle | None = None
+        self._deadline_loop: asyncio.AbstractEventLoop | None = None
         #: The DCC holds the hub once its management (ACB) credential is the DCC's.
         self.enrolled = False
         self.dumb = False
-        self.event_log: list[tuple[int, int, int, str]] = []
-        self.security_log: list[tuple[int, int, int, str]] = []
 
     @property
     def eui(self) -> str:
         return eui64_str(self.ieee)
+
+    @property
+    def rng(self) -> random.Random:
+        """The hub's seeded generator, built on first use (head-end ids, quirks)."""
+        rng = self._rng
+        if rng is None:
+            rng = self._rng = random.Random(self._rng_seed)
+        return rng
 
     @property
     def network_key(self) -> bytes | None:
@@ -152,7 +187,7 @@ class CommsHub:
                                  reason=f"device {command.target} is not part of this installation")
         ieee, device_type, _ = target
         if self.info.quirks:
-            ctx = QuirkContext(self.clock.monotonic(), self.rng, self.quirk_memory)
+            ctx = QuirkContext(self.clock.monotonic(), self, self.quirk_memory)
             for quirk in self.info.quirks:
                 early = quirk.hub_command(ctx, command)
                 if early is not None and not early.apply:
@@ -175,7 +210,7 @@ class CommsHub:
         """The hub's own firmware answering a command aimed at the CHF (110031 on a CHF)."""
         if not self.info.quirks:
             return None
-        ctx = QuirkContext(self.clock.monotonic(), self.rng, self.quirk_memory)
+        ctx = QuirkContext(self.clock.monotonic(), self, self.quirk_memory)
         result = None
         for quirk in self.info.quirks:
             change = quirk.device_command(ctx, self, op, args)
@@ -204,14 +239,54 @@ class CommsHub:
             self.link.send_zcl(short, cluster, zcl.ZclFrame(
                 frame_type, direction, seq, command, payload,
                 disable_default_response=not want_default_response))
+            self._await_until(loop, loop.time() + self.response_timeout, future)
             try:
-                async with asyncio.timeout(self.response_timeout):
-                    return await future
+                return await future
             except TimeoutError:
                 continue
             finally:
                 self._pending.pop(key, None)
         raise NoResponse(f"no response from {eui64_str(ieee)} after {self.attempts} attempts")
+
+    def _await_until(self, loop: asyncio.AbstractEventLoop, deadline: float,
+                     future: asyncio.Future[zcl.ZclFrame]) -> None:
+        """Fail ``future`` with TimeoutError at ``deadline`` unless answered by then.
+
+        A timer per exchange would be created and cancelled for nearly every
+        exchange (devices answer); cancelled timers stay in the loop's heap
+        until it prunes them. Every exchange waits the same
+        :attr:`response_timeout`, so deadlines arrive in send order: a queue
+        and one timer for its head serve them all, and answered exchanges are
+        dropped when the head reaches them, with no call at all.
+
+        A hub outlives a loop when it is driven by one ``clock.run`` after
+        another: what was queued on an earlier loop is dropped, not awaited.
+        """
+        queue = self._deadlines
+        if queue is None or self._deadline_loop is not loop:
+            queue = self._deadlines = deque()
+            self._deadline_timer, self._deadline_loop = None, loop
+        # Answered exchanges at the head hold their answers: let them go now.
+        while queue and queue[0][1].done():
+            queue.popleft()
+        queue.append((deadline, future))
+        if self._deadline_timer is None:
+            self._deadline_timer = loop.call_at(deadline, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        queue = self._deadlines
+        if loop is not self._deadline_loop or queue is None:
+            return  # a timer of a loop the hub has since left
+        now = loop.time()
+        while queue and (queue[0][1].done() or queue[0][0] <= now):
+            _, future = queue.popleft()
+            if not future.done():
+                future.set_exception(TimeoutError())
+        if queue:
+            self._deadline_timer = loop.call_at(queue[0][0], self._expire, loop)
+        else:
+            # Nothing awaited: an idle hub keeps neither a timer nor an empty queue.
+            self._deadline_timer = self._deadlines = None
 
     def zcl_received(self, src: int, cluster: int, frame: zcl.ZclFrame) -> None:
         future = self._pending.get((src, cluster, frame.seq))

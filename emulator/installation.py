@@ -80,7 +80,17 @@ def _uncommissioned_code(seed: int, index: int, device_type: str) -> tuple[bytes
 
 
 class Installation:
-    """A hub and devices on one medium; the DCC side talks only to :meth:`execute`."""
+    """A hub and devices on one medium; the DCC side talks only to :meth:`execute`.
+
+    Its HAN's extended PAN id is the hub's EUI-64 (ZigBee's default for a
+    coordinator). The 16-bit PAN id is derived from the index and repeats
+    every 57,344 installations; the extended PAN does not, and a memory
+    medium routes on it, so installations sharing a PAN id on one medium
+    never receive each other's frames.
+    """
+
+    __slots__ = ("alerts", "clock", "devices", "dmc_id", "extended_pan", "hub", "labels",
+                 "medium", "pan", "status")
 
     def __init__(self, devices: dict[str, DeviceInfo], medium: Medium | None, clock: Any, *,
                  seed: int = 0, index: int = 0, status: str = "Dormant",
@@ -115,13 +125,15 @@ class Installation:
         self.pan = 0x1000 + (index % 0xE000)
         network_key = rng.randbytes(16)
         hub_ieee = ieee_of(CHF)
+        self.extended_pan = hub_ieee
         if link is None:
             assert medium is not None
             coordinator = HanCoordinator(hub_ieee, self.pan, medium, clock, network_key)
+            coordinator.extended_pan = hub_ieee
             medium.attach(coordinator)
             link = coordinator
-        self.hub = CommsHub(hub_ieee, clock, devices[CHF],
-                            random.Random(f"hub:{seed}:{index}"), link)
+        # Seed material, not generators: each is built on first draw (see Device).
+        self.hub = CommsHub(hub_ieee, clock, devices[CHF], f"hub:{seed}:{index}", link)
         self.hub.alert_sink = self.alerts.append
         self.hub.enrolled = enrolled
         if capture is not None:
@@ -129,6 +141,7 @@ class Installation:
         self.devices: dict[str, Device] = {}
         self.labels: dict[str, Label] = {eui64_str(hub_ieee): Label(eui64_str(hub_ieee), CHF)}
         short = 0x0001
+        short_of = self.hub.short_of  # one bound method for every device, not one each
         for device_type, info in devices.items():
             if device_type == CHF:
                 continue
@@ -154,7 +167,7 @@ class Installation:
                 continue
             cls = DEVICE_CLASSES[device_type]
             device = cls(ieee, short, self.pan, medium, clock, info,
-                         random.Random(f"device:{seed}:{index}:{device_type}"))
+                         f"device:{seed}:{index}:{device_type}", hub_ieee)
             if code is not None:
                 device.install_code = code
                 device.short = join_short
@@ -162,7 +175,7 @@ class Installation:
                 device.network_key = network_key
                 self.hub.enrol_joined(ieee, device_type, short)
                 short += 1
-            device.peer_lookup = self.hub.short_of
+            device.peer_lookup = short_of
             # An installation built "already migrated" has DCC-placed credentials.
             device.enrolled = enrolled
             medium.attach(device)

@@ -95,6 +95,7 @@ def mac_destination(frame: bytes) -> tuple[int, int]:
 # name -> "module:Class"; imported on first use.
 _BUILTIN_MEDIA = {
     "memory": "s1bench.emulator.medium_memory:MemoryMedium",
+    "mqtt": "s1bench.emulator.medium_mqtt:MqttMedium",
 }
 
 

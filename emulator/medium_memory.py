@@ -5,6 +5,16 @@ queue hop), which is the cheapest faithful way to carry a frame on the
 event loop (docs/architecture.md). Loss and jitter draw from one seeded RNG
 in send order, so a run with the same seed delivers the same frames at the
 same virtual instants.
+
+Each installation on a shared medium is its own HAN, in its own premises.
+A 16-bit PAN id cannot tell more than 65,535 of them apart (s1bench's
+derivation repeats every 57,344), so routing on (PAN id, short address)
+alone delivered one installation's frames to another's devices in a large
+fleet. A station's ``extended_pan`` (the 64-bit extended PAN id of its HAN,
+the hub's EUI-64 for an installation) is part of the route: a frame reaches
+the stations of the sender's HAN only, for any number of installations.
+A transmitter that names no extended PAN (0: a test's injector, an
+outsider) is heard, as before, by every HAN using the frame's PAN id.
 """
 
 from __future__ import annotations
@@ -47,30 +57,58 @@ class MemoryMedium(Medium):
         self.jitter = jitter
         self.loss = loss
         self._rng = random.Random(f"medium:{seed}")
-        # (PAN id, short address) -> stations; PAN id -> every station on that HAN.
-        self._stations: dict[tuple[int, int], list[Station]] = {}
+        # Keys are ints: a HAN is (extended PAN << 16 | PAN id), a station's
+        # address (HAN << 16 | short). HAN -> every station on it; address ->
+        # the stations there (a tuple: nearly always one, and smaller than a list).
+        self._stations: dict[int, tuple[Station, ...]] = {}
         self._pans: dict[int, list[Station]] = {}
+        # PAN id -> the HANs using it, for transmitters outside any HAN.
+        self._hans_of_pan: dict[int, list[int]] = {}
         self._clock = clock
 
+    @staticmethod
+    def _han(station: Station) -> int:
+        return (getattr(station, "extended_pan", 0) << 16) | station.pan
+
+    def _add(self, address: int, station: Station) -> None:
+        self._stations[address] = (*self._stations.get(address, ()), station)
+
+    def _remove(self, address: int, station: Station) -> None:
+        bucket = tuple(s for s in self._stations.get(address, ()) if s is not station)
+        if bucket:
+            self._stations[address] = bucket
+        else:
+            self._stations.pop(address, None)
+
     def attach(self, station: Station) -> None:
-        members = self._pans.setdefault(station.pan, [])
+        han = self._han(station)
+        members = self._pans.get(han)
+        if members is None:
+            members = self._pans[han] = []
+            self._hans_of_pan.setdefault(station.pan, []).append(han)
         if station in members:
             return
         members.append(station)
-        self._stations.setdefault((station.pan, station.short), []).append(station)
+        self._add((han << 16) | station.short, station)
 
     def detach(self, station: Station) -> None:
-        members = self._pans.get(station.pan, [])
+        han = self._han(station)
+        members = self._pans.get(han, [])
         if station in members:
             members.remove(station)
-            self._stations[(station.pan, station.short)].remove(station)
+            self._remove((han << 16) | station.short, station)
+            if not members:
+                del self._pans[han]
+                hans = self._hans_of_pan[station.pan]
+                hans.remove(han)
+                if not hans:
+                    del self._hans_of_pan[station.pan]
 
     def readdress(self, station: Station, old_short: int) -> None:
         """A station changed its short address (joined, or rejoined)."""
-        bucket = self._stations.get((station.pan, old_short), [])
-        if station in bucket:
-            bucket.remove(station)
-        self._stations.setdefault((station.pan, station.short), []).append(station)
+        han = self._han(station)
+        self._remove((han << 16) | old_short, station)
+        self._add((han << 16) | station.short, station)
 
     def _now(self) -> datetime:
         return self._clock.now()  # type: ignore[attr-defined]
@@ -83,10 +121,15 @@ class MemoryMedium(Medium):
             self.stats.malformed += 1  # an Ack or a runt: nothing to route on
             return
         pan, dst = mac_destination(frame)
-        if dst == BROADCAST:
-            recipients = [s for s in self._pans.get(pan, ()) if s is not sender]
+        extended_pan = getattr(sender, "extended_pan", 0)
+        if extended_pan:
+            # The frame's PAN id on the sender's HAN: never another premises' HAN.
+            han = (extended_pan << 16) | pan
+            bucket = (self._pans.get(han, ()) if dst == BROADCAST
+                      else self._stations.get((han << 16) | dst, ()))
+            recipients = [s for s in bucket if s is not sender]
         else:
-            recipients = [s for s in self._stations.get((pan, dst), ()) if s is not sender]
+            recipients = self._outsider_recipients(sender, pan, dst)
         loop = asyncio.get_running_loop()
         rng = self._rng
         for station in recipients:
@@ -95,6 +138,15 @@ class MemoryMedium(Medium):
                 continue
             delay = self.latency + (rng.uniform(0.0, self.jitter) if self.jitter else 0.0)
             loop.call_later(delay, self._deliver, station, frame)
+
+    def _outsider_recipients(self, sender: Station, pan: int, dst: int) -> list[Station]:
+        """Who hears a transmitter of no HAN: every HAN using the frame's PAN id."""
+        out: list[Station] = []
+        for han in self._hans_of_pan.get(pan, ()):
+            bucket = (self._pans.get(han, ()) if dst == BROADCAST
+                      else self._stations.get((han << 16) | dst, ()))
+            out.extend(s for s in bucket if s is not sender)
+        return out
 
     def _deliver(self, station: Station, frame: bytes) -> None:
         self.stats.delivered += 1

@@ -423,6 +423,36 @@ def active_action(table: Any, special_days: Any, moment: datetime) -> tuple[str,
 # --------------------------------------------------------------------------- the mixin
 
 
+def _default_price_attrs() -> dict[int, tuple[int, Any]]:
+    return {
+        PRICE_TARIFF_LABEL: (zcl.CHAR_STR, "Standard"),
+        PRICE_TIERS_IN_USE: (zcl.UINT8, 0),
+        PRICE_BLOCK_THRESHOLDS_IN_USE: (zcl.UINT8, 0),
+        PRICE_TIER_BLOCK_MODE: (zcl.ENUM8, TIER_BLOCK_MODE_TOU_ONLY),
+        PRICE_CURRENCY: (zcl.UINT16, 826),
+        PRICE_TRAILING_DIGIT: (zcl.BITMAP8, 5 << 4),
+        PRICE_STANDING_CHARGE: (zcl.UINT32, 0),
+    }
+
+
+def _default_debts() -> dict[int, dict[str, int]]:
+    return {n: {"amount": 0, "method": DEBT_TIME_BASED if n < 3 else DEBT_PERCENTAGE_BASED,
+                "frequency": DEBT_FREQUENCY["DAILY"], "recovery": 0, "percentage": 0}
+            for n in (1, 2, 3)}
+
+
+def _default_items() -> dict[str, Any]:
+    return {"randomisation": {"RandomisedOffset": 0, "RandomisedOffsetNumber": 0,
+                              "RandomisedOffsetLimit": 0}}
+
+
+#: TariffMixin's containers, made on first use (see TariffMixin.__getattr__).
+_LAZY_DEFAULTS: dict[str, Any] = {
+    "price_attrs": _default_price_attrs, "debts": _default_debts, "items": _default_items,
+    "tier_registers": dict, "block_registers": dict, "block_counters": dict,
+}
+
+
 class TariffMixin:
     """Tariff, price, prepayment-configuration and payment-mode state of a meter.
 
@@ -439,18 +469,34 @@ class TariffMixin:
     alerts_enabled: dict[int, bool]
     messages: list[str]
 
+    #: Price cluster attributes the hub wrote: id -> (ZCL type, value).
+    price_attrs: dict[int, tuple[int, Any]]
+    #: Debt registers 1..3: amount, method, frequency, recovery amount, top-up percentage.
+    debts: dict[int, dict[str, int]]
+    #: Configuration items (tunnel ops), as canonical JSON values.
+    items: dict[str, Any]
+    #: Register bookkeeping: how much of the register each tier and tier-block holds.
+    tier_registers: dict[int, int]
+    block_registers: dict[tuple[int, int], int]
+    block_counters: dict[tuple[int, int], int]
+
+    if not TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any:
+            """The containers above, made as the factory leaves them on first use.
+
+            A fleet holds every meter, most never written to; these defaults
+            were about 2 KiB of each idle meter (issue 12). Only called for
+            an attribute the meter does not hold yet.
+            """
+            factory = _LAZY_DEFAULTS.get(name)
+            if factory is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            value = factory()
+            setattr(self, name, value)
+            return value
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        #: Price cluster attributes the hub wrote: id -> (ZCL type, value).
-        self.price_attrs: dict[int, tuple[int, Any]] = {
-            PRICE_TARIFF_LABEL: (zcl.CHAR_STR, "Standard"),
-            PRICE_TIERS_IN_USE: (zcl.UINT8, 0),
-            PRICE_BLOCK_THRESHOLDS_IN_USE: (zcl.UINT8, 0),
-            PRICE_TIER_BLOCK_MODE: (zcl.ENUM8, TIER_BLOCK_MODE_TOU_ONLY),
-            PRICE_CURRENCY: (zcl.UINT16, 826),
-            PRICE_TRAILING_DIGIT: (zcl.BITMAP8, 5 << 4),
-            PRICE_STANDING_CHARGE: (zcl.UINT32, 0),
-        }
         self.payment_control = PCC_CREDIT_MANAGEMENT_ENABLED | PCC_DEBT_CONFIGURATION \
             | PCC_EMERGENCY_DEBT_CONFIGURATION
         self.cut_off_value = 0
@@ -459,11 +505,6 @@ class TariffMixin:
         self.low_credit_warning = 200
         self.max_credit_limit = 0
         self.max_credit_per_top_up = 0
-        #: Debt registers 1..3: amount, method, frequency, recovery amount, top-up percentage.
-        self.debts: dict[int, dict[str, int]] = {
-            n: {"amount": 0, "method": DEBT_TIME_BASED if n < 3 else DEBT_PERCENTAGE_BASED,
-                "frequency": DEBT_FREQUENCY["DAILY"], "recovery": 0, "percentage": 0}
-            for n in (1, 2, 3)}
         self.load_limit_supply_state = STATE_UNCHANGED
         self.load_limit_counter = 0
         self.supply_tamper_state = STATE_UNCHANGED
@@ -475,16 +516,7 @@ class TariffMixin:
         self.tenancy_change_time = 0
         self.tenancy_change_control = 0
         self.rms_voltage_counters = 0
-        #: Configuration items (tunnel ops), as canonical JSON values.
-        self.items: dict[str, Any] = {
-            "randomisation": {"RandomisedOffset": 0, "RandomisedOffsetNumber": 0,
-                              "RandomisedOffsetLimit": 0},
-        }
         self._upload: tuple[str, bytearray] | None = None
-        #: Register bookkeeping: how much of the register each tier and tier-block holds.
-        self.tier_registers: dict[int, int] = {}
-        self.block_registers: dict[tuple[int, int], int] = {}
-        self.block_counters: dict[tuple[int, int], int] = {}
         self._booked: int | None = None
         self._counter_day: date | None = None
 

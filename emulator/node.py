@@ -10,7 +10,8 @@ frame that fails to decode is counted and logged with its layer and offset
 from __future__ import annotations
 
 import struct
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, overload
 
 import structlog
 from construct import ConstructError
@@ -27,15 +28,87 @@ COORDINATOR = 0x0000
 PAYLOAD_ERRORS = (ConstructError, struct.error, IndexError, ValueError, UnicodeDecodeError)
 
 
+T = TypeVar("T")
+
+
+class LazySlot(Generic[T]):
+    """A slotted attribute whose value is made on first read (``factory(instance)``).
+
+    Most of a fleet's devices never have an event logged, an alert
+    configured or a message shown; an empty list, dict or set per device
+    and per purpose is most of what an idle device would hold. The class
+    declares the slot ``_lazy_<name>`` and a ``LazySlot`` named ``<name>``: until
+    read, the slot is unset and costs its pointer. Assignment works as for
+    a plain attribute.
+    """
+
+    __slots__ = ("_factory", "_member")
+
+    def __init__(self, factory: Callable[[Any], T]) -> None:
+        self._factory = factory
+        self._member: Any = None
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._member = owner.__dict__["_lazy_" + name]
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> LazySlot[T]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> T: ...
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        try:
+            return self._member.__get__(obj, objtype)
+        except AttributeError:
+            value = self._factory(obj)
+            self._member.__set__(obj, value)
+            return value
+
+    def __set__(self, obj: Any, value: T) -> None:
+        self._member.__set__(obj, value)
+
+
 class HanNode:
-    """Shared stack for the hub and devices; subclasses implement the handlers."""
+    """Shared stack for the hub and devices; subclasses implement the handlers.
+
+    Slotted: a fleet run holds a node per device of every installation, and
+    a per-instance dict is most of what an idle node would otherwise cost.
+
+    ``extended_pan`` is the 64-bit extended PAN id of the HAN the node is on
+    (ZigBee's default: the coordinator's EUI-64). PAN ids are 16 bits, so a
+    medium carrying more HANs than there are PAN ids has HANs sharing one;
+    the memory medium routes on the extended PAN as well, so a frame never
+    reaches another HAN that happens to use the same PAN id and short
+    address. 0 means "not given" (a node built outside an installation).
+    """
+
+    __slots__ = (
+        "_aps_counter",
+        "_frame_counter",
+        "_mac_seq",
+        "_nwk_seq",
+        "_zcl_seq",
+        "clock",
+        "extended_pan",
+        "ieee",
+        "key_seq",
+        "medium",
+        "network_key",
+        "pan",
+        "powered",
+        "short",
+    )
 
     device_type = "NODE"
 
-    def __init__(self, ieee: int, short: int, pan: int, medium: Medium, clock: Any) -> None:
+    def __init__(self, ieee: int, short: int, pan: int, medium: Medium, clock: Any,
+                 extended_pan: int = 0) -> None:
         self.ieee = ieee
         self.short = short
         self.pan = pan
+        self.extended_pan = extended_pan
         self.medium = medium
         self.clock = clock
         self.network_key: bytes | None = None

@@ -55,13 +55,21 @@ def ccm_nonce(source_ieee: int, counter: int, sec_ctl: int) -> bytes:
     return source_ieee.to_bytes(8, "little") + counter.to_bytes(4, "little") + bytes([sec_ctl])
 
 
+#: How many keys' AESCCM objects are kept (about 0.5 KiB each, so at most ~0.5 MiB).
+#: A fleet has a network key per installation and a key-transport key per
+#: joiner: unbounded, the cache grew by half a KiB for every installation that
+#: ever sent a frame. Building one costs about a third of a seal (~0.4 us), so
+#: a fleet whose active keys outnumber the bound loses little.
+CIPHER_CACHE_SIZE = 1024
 _CIPHERS: dict[bytes, AESCCM] = {}
 
 
 def cipher(key: bytes) -> AESCCM:
-    """One AESCCM object per key: building it costs more than a seal."""
+    """One AESCCM object per key, the oldest dropped past :data:`CIPHER_CACHE_SIZE`."""
     c = _CIPHERS.get(key)
     if c is None:
+        if len(_CIPHERS) >= CIPHER_CACHE_SIZE:
+            del _CIPHERS[next(iter(_CIPHERS))]  # insertion order: the oldest first
         c = _CIPHERS[key] = AESCCM(key, tag_length=MIC_LEN)
     return c
 

@@ -320,6 +320,7 @@ from . import (  # noqa: E402
     cli_demo,
     cli_diff,
     cli_duis,
+    cli_fleet,
     cli_ncp,
     cli_profiles,
     cli_reproduce,
@@ -328,8 +329,8 @@ from . import (  # noqa: E402
     cli_site,
 )
 
-for _module in (cli_demo, cli_run, cli_reproduce, cli_duis, cli_serve, cli_site, cli_profiles,
-                cli_bench, cli_diff, cli_ncp):
+for _module in (cli_demo, cli_run, cli_fleet, cli_reproduce, cli_duis, cli_serve, cli_site,
+                cli_profiles, cli_bench, cli_diff, cli_ncp):
     _module.register(app)
 
 

@@ -52,20 +52,48 @@ DEFAULT_MEDIUM = {"latency": 0.005, "jitter": 0.0, "loss": 0.0}
 
 
 class RecordWriter:
-    """Append-only JSON lines, each one durable before the next step runs."""
+    """Append-only JSON lines, made durable a batch at a time (group commit).
+
+    An fsync per line cost about 155 µs, eight lines a migration test: more
+    than the test itself at fleet scale. Lines are buffered and written with
+    one fsync at :meth:`commit`, which the runner calls once a test's lines
+    are all there (and a fleet once per worker shard). A kill therefore loses
+    at most the uncommitted batch, which is exactly what a resume re-runs: a
+    test without its test line, an installation without its line. Nothing
+    committed is lost, and nothing is written twice. ``write(..., commit=True)``
+    makes one line durable at once (run headers).
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._fh = path.open("a", encoding="utf-8")
+        self._pending: list[str] = []
+        #: Lines made durable so far, and fsyncs that took (the benchmark reads both).
+        self.committed = 0
+        self.commits = 0
 
-    def write(self, line: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(line, sort_keys=True, default=str) + "\n")
+    def write(self, line: dict[str, Any], *, commit: bool = False) -> None:
+        self._pending.append(json.dumps(line, sort_keys=True, default=str) + "\n")
+        if commit:
+            self.commit()
+
+    def commit(self) -> None:
+        if not self._pending:
+            return
+        self._fh.write("".join(self._pending))
         self._fh.flush()
         os.fsync(self._fh.fileno())
+        self.committed += len(self._pending)
+        self.commits += 1
+        self._pending.clear()
 
     def close(self) -> None:
-        self._fh.close()
+        """Commit what is pending and close; after a crash nothing here runs, by design."""
+        try:
+            self.commit()
+        finally:
+            self._fh.close()
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -654,10 +682,12 @@ def run_packs(packs: list[Pack], dmc_ids: list[str], out: Path, *, seed: int = 0
                     except TargetLost as exc:
                         for line in exc.steps:
                             writer.write(line)
+                        writer.commit()
                         raise
                     for line in steps:
                         writer.write(line)
                     writer.write(test_line)
+                    writer.commit()  # the test's lines, durable together
                     ran += 1
                     finished += 1
                     if progress:

@@ -484,7 +484,7 @@ def json_schema(name: str) -> dict[str, Any]:
 #: Modules that declare schema kinds; each registers itself on import.
 SCHEMA_MODULES: list[str] = [
     "s1bench.firmware_profiles.catalogue_models",
-    "s1bench.harness.packs",
+    "s1bench.harness.pack_models",
     "s1bench.harness.settings",
     "s1bench.harness.serve.site",
     "s1bench.hil.bench",

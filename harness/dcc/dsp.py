@@ -15,6 +15,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,16 @@ def render_role_table(table: dict[str, list[str]]) -> str:
 
 
 def load_role_table(path: Path = ROLE_TABLE_FILE) -> dict[str, frozenset[str]]:
+    """The role table, as a fresh dict each DSP may change (tests deny a role).
+
+    The file is parsed once per path: every installation of a fleet has its
+    own DSP, and parsing the TOML each time was a quarter of a migration's cost.
+    """
+    return dict(_parsed_role_table(path))
+
+
+@cache
+def _parsed_role_table(path: Path) -> dict[str, frozenset[str]]:
     with path.open("rb") as fh:
         data = tomllib.load(fh)
     return {srv: frozenset(roles) for srv, roles in data.items()}

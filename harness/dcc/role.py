@@ -60,6 +60,8 @@ class Exchange:
     request: dict[str, Any]
     response: dict[str, Any]
     user: str
+    #: Virtual seconds from submit to response (a fleet's SRV latency metric).
+    latency_s: float = 0.0
 
     @property
     def code(self) -> str | None:
@@ -136,6 +138,7 @@ class DccRole:
         ``user`` names the sender; without it the RequestID's originator says
         who it is (as for a DUIS document).
         """
+        started = self.clock.monotonic()
         who = self.dsp.user(user) if user else self.dsp.user_by_eui(request.request_id.originator)
         device_type = self._device_type(request.target)
         # The DSP answers its own SRVs and those outside the SMETS1 service, before the S1SP.
@@ -167,7 +170,7 @@ class DccRole:
                 response = self._schedule(request, who, device_type, when)
             else:
                 response = await self._carry_out(request, who, device_type)
-        self._record(request, response, who, user)
+        self._record(request, response, who, user, self.clock.monotonic() - started)
         return response
 
     async def _carry_out(self, request: ServiceRequest, who: User,
@@ -230,7 +233,7 @@ class DccRole:
                                f"{request.srv} request(s) cancelled", answered_by="dsp")
 
     def _record(self, request: ServiceRequest, response: ServiceResponse, who: User | None,
-                user: str | None) -> None:
+                user: str | None, latency_s: float = 0.0) -> None:
         log.info("service response", request_id=str(request.request_id), srv=request.srv,
                  response_code=response.response_code, answered_by=response.answered_by,
                  device_success=response.device_success, reason=response.reason)
@@ -238,7 +241,7 @@ class DccRole:
         self.exchanges.append(Exchange(
             {"request_id": str(request.request_id), "srv": request.srv,
              "target": request.target, "params": redacted_params(request.params)},
-            response.to_dict(), name))
+            response.to_dict(), name, latency_s))
 
     def reconcile_cos_alerts(self) -> int:
         """61224 mitigation: send the loss alert for every completed CoS that lacks one."""

@@ -158,8 +158,8 @@ class _ServedRole(DccRole):
         return await super()._carry_out(request, who, device_type)
 
     def _record(self, request: ServiceRequest, response: ServiceResponse, who: User | None,
-                user: str | None) -> None:
-        super()._record(request, response, who, user)
+                user: str | None, latency_s: float = 0.0) -> None:
+        super()._record(request, response, who, user, latency_s)
         key = id(request)
         if response.response_code is None:
             self._codeless[str(request.request_id)] = response.response_datetime

@@ -1,0 +1,234 @@
+"""A fleet run: days of paced migrations, sharded over worker processes, recorded durably.
+
+The record (``OUT/record.jsonl``) is the run; the summary, report and
+metrics snapshot are rendered from it. Its lines:
+
+* ``fleet``: the options and pacing policy (the first line, committed alone);
+* ``decision``: each pacing decision with its reason (day, DMC, wave);
+* ``installation``: one per installation migrated (outcome, stage, Testing
+  Issues, unknown error, alerts, SRVs and frames);
+* ``day``: the day's totals once its last wave is in;
+* ``end``.
+
+**Resume.** The pacer is deterministic, so a resumed run replays the same
+days and decisions: an installation whose line is in the record is taken
+from it instead of being migrated again, and a decision or day line already
+there is not written again. A kill loses at most the shard being written
+(group commit, :class:`~s1bench.harness.runner.RecordWriter`), and those
+installations are exactly the ones the resume migrates.
+
+**Workers.** A wave's installations are cut into shards and handed to a
+process pool (fork); results come back per shard and are put in installation
+order before they are recorded or judged, so 1 worker and 8 give the same
+record apart from wall times.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from s1bench import __version__
+
+from ..runner import RecordWriter, read_lines
+from .pacing import FAILED, Decision, Pacer, PacingPolicy
+from .plan import plan_fleet
+from .work import run_shard, shards
+
+#: Installations per shard: large enough that a pool message is cheap beside it,
+#: small enough that a kill loses little and progress moves.
+SHARD = 200
+
+
+class FleetError(ValueError):
+    """A fleet the options cannot describe, or a record the options contradict."""
+
+
+def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: int,
+              days: int, seed: int = 0, workers: int = 1, medium: str = "memory",
+              medium_options: dict[str, Any] | None = None, settle_s: float = 0.0,
+              policy: PacingPolicy | None = None, resume: bool = False,
+              metrics: Any = None, progress: Callable[[int, int, str], None] | None = None,
+              say: Callable[[str], None] | None = None,
+              broker: tuple[str, int] | None = None, broker_run: str | None = None,
+              stop_after: int | None = None) -> Path:
+    """Run (or resume) a fleet into ``out``; returns the record's path.
+
+    ``stop_after`` ends the run after that many installations have been
+    recorded in this call (tests use it to stand in for a kill).
+    """
+    policy = policy or PacingPolicy()
+    policy.check()
+    if installations < 1 or per_day < 1 or days < 1 or workers < (0 if broker else 1):
+        raise FleetError("--installations, --per-day and --days must be >= 1, and --workers "
+                         ">= 1 (>= 0 with --broker: workers elsewhere take the shards)")
+    path = out / "record.jsonl"
+    header = {"kind": "fleet", "version": __version__, "installations": installations,
+              "mix": mix, "per_day": per_day, "days": days, "seed": seed, "medium": medium,
+              "medium_options": medium_options or {}, "settle_s": settle_s,
+              "pacing": policy.as_dict()}
+    existing = read_lines(path) if path.exists() else []
+    if existing and not resume:
+        raise FleetError(f"{path} already holds a fleet run: --resume it, or choose another "
+                         "--out")
+    if resume and existing:
+        _check_resume(existing[0], header, path)
+    out.mkdir(parents=True, exist_ok=True)
+    recorded = {line["i"]: line for line in existing if line.get("kind") == "installation"}
+    written = {_key(line) for line in existing if line.get("kind") in ("decision", "day")}
+    fleet = plan_fleet(installations, mix, seed)
+    pacer = Pacer(policy, per_day, mix, {d: len(q) for d, q in fleet.queues.items()})
+    cursor = dict.fromkeys(fleet.queues, 0)
+    writer = RecordWriter(path)
+    done_now = 0
+    total = installations
+    finished = len(recorded)
+    if broker is not None:
+        from .broker import BrokerPool
+
+        pool: Any = BrokerPool(broker[0], broker[1], workers, broker_run)
+        if say:
+            say(f"shards go through broker {broker[0]}:{broker[1]} as run {pool.run}; "
+                f"more workers: s1bench fleet-worker --broker {broker[0]}:{broker[1]} "
+                f"--run {pool.run}")
+    else:
+        pool = _pool(workers) if workers > 1 else None
+
+    def emit(line: dict[str, Any]) -> None:
+        if _key(line) not in written:
+            written.add(_key(line))
+            writer.write(line)
+
+    def tell(decisions: list[Decision]) -> None:
+        for decision in decisions:
+            emit(decision.line())
+            if metrics is not None:
+                metrics.decision(decision)
+            if say and decision.action not in ("go",):
+                say(f"day {decision.day} {decision.dmc}: {decision.action} "
+                    f"({decision.reason})")
+
+    try:
+        if not existing:
+            writer.write(header, commit=True)
+        if progress:
+            progress(finished, total, "")
+        for day in range(1, days + 1):
+            volumes, decisions = pacer.go_no_go(day)
+            tell(decisions)
+            day_lines: list[dict[str, Any]] = []
+            for wave in range(1, policy.waves + 1):
+                items: list[tuple[str, int]] = []
+                for dmc in sorted(volumes):
+                    planned = _wave_part(volumes[dmc], policy.waves, wave)
+                    allowed = pacer.wave_share(dmc, planned)
+                    queue = fleet.queues[dmc]
+                    take = queue[cursor[dmc]:cursor[dmc] + allowed]
+                    cursor[dmc] += len(take)
+                    items.extend((dmc, index) for index in take)
+                if not items:
+                    continue
+                results = _migrate(items, recorded, pool, seed, settle_s, medium,
+                                   medium_options or {}, metrics, writer, day, wave)
+                for line in results:
+                    if line["i"] not in recorded:
+                        done_now += 1
+                    finished_line = f"day {day} wave {wave}: {line['dmc']} {line['outcome']}"
+                    finished += line["i"] not in recorded
+                    recorded[line["i"]] = line
+                    if progress:
+                        progress(finished, total, finished_line)
+                day_lines.extend(results)
+                writer.commit()
+                tell(pacer.judge_wave(day, wave, results))
+                writer.commit()
+                if stop_after is not None and done_now >= stop_after:
+                    return path
+            tell(pacer.end_of_day(day))
+            emit(_day_line(day, day_lines))
+            writer.commit()
+            if say:
+                counts = Counter(line["outcome"] for line in day_lines)
+                say(f"day {day}: {len(day_lines)} migrations "
+                    + ", ".join(f"{n} {o}" for o, n in sorted(counts.items())))
+            if all(left == 0 for left in pacer.remaining.values()):
+                break
+        emit({"kind": "end", "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    finally:
+        writer.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    return path
+
+
+def _key(line: dict[str, Any]) -> tuple[Any, ...]:
+    kind = line.get("kind")
+    if kind == "decision":
+        return (kind, line["day"], line["dmc"], line["action"], line.get("wave"))
+    if kind == "day":
+        return (kind, line["day"])
+    return (kind,)
+
+
+def _check_resume(first: dict[str, Any], header: dict[str, Any], path: Path) -> None:
+    if first.get("kind") != "fleet":
+        raise FleetError(f"{path} is not a fleet record (its first line is not 'fleet')")
+    wrong = [name for name in ("installations", "mix", "per_day", "seed", "pacing", "settle_s")
+             if json.loads(json.dumps(first.get(name))) != json.loads(json.dumps(header[name]))]
+    if wrong:
+        raise FleetError(f"--resume: {', '.join(wrong)} differ from the record in {path} "
+                         f"(recorded: {', '.join(f'{n}={first.get(n)!r}' for n in wrong)})")
+
+
+def _wave_part(volume: int, waves: int, wave: int) -> int:
+    """Wave ``wave``'s part of a day's volume: the volume spread evenly, remainder first."""
+    base, extra = divmod(volume, waves)
+    return base + (1 if wave <= extra else 0)
+
+
+def _pool(workers: int) -> Any:
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method).Pool(workers)
+
+
+def _migrate(items: list[tuple[str, int]], recorded: dict[int, dict[str, Any]], pool: Any,
+             seed: int, settle_s: float, medium: str, options: dict[str, Any], metrics: Any,
+             writer: RecordWriter, day: int, wave: int) -> list[dict[str, Any]]:
+    """The wave's lines in installation order: recorded ones reused, the rest migrated."""
+    todo = [(dmc, index) for dmc, index in items if index not in recorded]
+    jobs = [(batch, seed, settle_s, medium, options) for batch in shards(todo, SHARD)]
+    fresh: dict[int, dict[str, Any]] = {}
+    # imap, not imap_unordered: shards land in the record in the same order for any
+    # number of workers, so two runs of one seed write the same record.
+    results = pool.imap(run_shard, jobs) if pool is not None else map(run_shard, jobs)
+    for lines, sample in results:
+        for line in lines:
+            line.update(day=day, wave=wave)
+            fresh[line["i"]] = line
+            writer.write(line)
+        writer.commit()  # one fsync per shard: a kill loses at most the shard in flight
+        if metrics is not None:
+            metrics.shard(lines, sample)
+    return [recorded[index] if index in recorded else fresh[index] for _, index in
+            sorted(items, key=lambda item: item[1])]
+
+
+def _day_line(day: int, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    per_dmc: dict[str, Counter[str]] = {}
+    for line in lines:
+        per_dmc.setdefault(line["dmc"], Counter())[line["outcome"]] += 1
+    return {"kind": "day", "day": day, "migrations": len(lines),
+            "failed": sum(line["outcome"] in FAILED for line in lines),
+            "outcomes": {dmc: dict(sorted(c.items())) for dmc, c in sorted(per_dmc.items())}}
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)

@@ -1,0 +1,142 @@
+"""One installation's migration, as a fleet worker runs it.
+
+Each installation gets its own virtual clock and memory medium: nothing is
+shared between two installations, so a worker can run any of them in any
+order and the result depends only on (run seed, installation number, DMC).
+That is what makes a fleet's outcome the same for 1 worker or 8.
+
+The migration is the Standard Dormant DMCT pack's (request, validate,
+credentials, commission); an installation that migrates is then made active
+(seed 002: the DCC prefers dormant DMCs "made active immediately following
+migration") and left for ``settle_s`` virtual seconds so the alerts its
+devices raise once migrated (risk 11) are counted.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+STEPS = ("request", "validate", "credentials", "commission")
+
+
+def installation_seed(seed: int, index: int) -> int:
+    return zlib.crc32(f"fleet\x1f{seed}\x1f{index}".encode())
+
+
+def migrate_one(dmc: str, index: int, seed: int, *, settle_s: float = 0.0,
+                medium: str = "memory", medium_options: dict[str, Any] | None = None
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(record line, metrics sample) for one installation's migration."""
+    from s1bench.emulator.clock import VirtualClock
+
+    from ..builder import build_installation, resolve_dmc
+    from ..dcc import DccRole
+    from ..migration import MigrationState
+    from ..runner import _explained_by, _named_by_reason
+
+    spec = resolve_dmc(dmc)
+    own_seed = installation_seed(seed, index)
+    clock = VirtualClock()
+    latencies: list[tuple[str, float]] = []
+
+    async def main() -> dict[str, Any]:
+        options = dict(medium_options or {})
+        if medium == "memory":
+            inst = build_installation(spec, clock, seed=own_seed, index=index,
+                                      medium_options=options)
+        else:
+            inst = build_installation(spec, clock, seed=own_seed, index=index, medium=(
+                _other_medium(medium, clock, own_seed, options, index)))
+        inst.start()
+        try:
+            dcc = DccRole(inst, spec.dcc_quirks, seed=own_seed)
+            migration = MigrationState(dcc)
+            stage = "request"
+            for stage in STEPS:
+                ok, _ = await migration.step(stage)
+                if not ok:
+                    break
+            if migration.outcome in ("migrated", "fixed forward"):
+                await migration.step("activate")
+                if settle_s:
+                    await clock.sleep(settle_s)
+            latencies.extend((ex.request["srv"], ex.latency_s) for ex in dcc.exchanges)
+            unknown = None
+            issues: list[str] = []
+            if migration.outcome not in ("migrated", "fixed forward", None):
+                # The SRV that failed: the migration's own note, else the last one sent.
+                last = dcc.exchanges[-1] if dcc.exchanges else None
+                srv = migration.failed_srv or (last.request["srv"] if last else None)
+                known = _named_by_reason(spec, last.response.get("reason") if last else None) \
+                    or (_explained_by(spec, srv) if srv else None)
+                if known is None and "mixed_supplier_unidentified" in {
+                        q.name for q in spec.dcc_quirks}:
+                    known = {"id": "mixed-Aclara"}
+                if known is None:
+                    unknown = f"{migration.outcome} at {stage}: {migration.evidence[-1]}"
+                else:
+                    issues.append(str(known["id"]))
+            alerts = Counter(a.code for a in inst.alerts)
+            return {"kind": "installation", "i": index, "dmc": dmc,
+                    "outcome": migration.outcome or "stalled", "stage": migration.stage,
+                    "issues": issues, "unknown_error": unknown,
+                    "fixed_forward": migration.fixed_forward,
+                    "alerts": dict(sorted(alerts.items())),
+                    "srvs": len(dcc.exchanges), "frames": inst.medium.stats.sent}
+        finally:
+            inst.medium.close()
+
+    line = clock.run(main())
+    return line, {"latencies": latencies}
+
+
+def _other_medium(name: str, clock: Any, seed: int, options: dict[str, Any],
+                  index: int) -> Any:
+    """A medium of its own for the installation: over MQTT, topics of its own too
+    (``site``), so two installations never hear each other whatever their PAN ids.
+
+    Every station of an installation lives in the same worker, so the medium need
+    not wait for stations in other processes (``remote_wait`` 0): a frame to a
+    device that is off would otherwise cost a quarter of a real second.
+    """
+    from s1bench.emulator.medium import make_medium
+
+    return make_medium(name, clock=clock, seed=seed,
+                       **{"site": f"fleet-{index}", "remote_wait": 0.0, **options})
+
+
+def run_shard(job: tuple[list[tuple[str, int]], int, float, str, dict[str, Any]]
+              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A worker's unit: migrate each (dmc, index); returns lines and merged metrics.
+
+    Metrics travel back aggregated (per SRV and DMC) rather than per
+    installation, so a shard of hundreds costs one small message.
+    """
+    items, seed, settle_s, medium, options = job
+    lines: list[dict[str, Any]] = []
+    samples: dict[tuple[str, str], list[float]] = {}
+    started = time.perf_counter()
+    for dmc, index in items:
+        line, metrics = migrate_one(dmc, index, seed, settle_s=settle_s, medium=medium,
+                                    medium_options=options)
+        lines.append(line)
+        for srv, latency in metrics["latencies"]:
+            samples.setdefault((srv, dmc), []).append(latency)
+    return lines, {"latencies": samples, "wall_s": time.perf_counter() - started}
+
+
+def shards(items: Iterable[tuple[str, int]], size: int) -> list[list[tuple[str, int]]]:
+    batch: list[tuple[str, int]] = []
+    out: list[list[tuple[str, int]]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            out.append(batch)
+            batch = []
+    if batch:
+        out.append(batch)
+    return out

@@ -1,0 +1,170 @@
+"""The DMCT test pack file, described once as pydantic models that both check and document.
+
+Why models: a broken pack must be refused whole before anything runs, every fault at once with
+its file, line and dotted key, and the schema ``s1bench schema pack`` gives editors must accept
+exactly what the loader (:mod:`s1bench.harness.packs`) accepts. A file keys a step by its kind
+(``srv: "4.1.1"``), one model per kind.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, model_validator
+from pydantic.functional_validators import AfterValidator, BeforeValidator
+from s1bench.firmware_profiles.catalogue_models import DeviceType, SrvId
+from s1bench.harness.dcc.srvs import SRVS
+
+from s1bench import filecheck
+
+#: Whole seconds stay integers, so a record still reads "wait 3600".
+Seconds = Annotated[float, Field(ge=0), AfterValidator(lambda s: int(s) if s.is_integer() else s)]
+
+
+class _Strict(BaseModel):
+    """A misspelt key would read as 'not set' and a step check nothing, so none is let through."""
+
+    model_config = ConfigDict(
+        extra="forbid", coerce_numbers_to_str=True, use_attribute_docstrings=True
+    )
+
+
+class Alerts(_Strict):
+    """Alerts the WAN side received: after migration, a flood or a silence is a defect."""
+
+    code: str | None = None
+    """Count only this alert code (hex, such as 8F84); unset counts every alert."""
+    min: int | None = None
+    """Fewest alerts that must have arrived."""
+    max: int | None = None
+    """Most alerts that may arrive; more is an alert flood (risk 11)."""
+    within_s: Seconds | None = None
+    """Count only the alerts of the last N seconds of virtual time."""
+
+
+class Expect(_Strict):
+    """What must hold after the step; an unmet expectation fails the step."""
+
+    response_code: str | list[str] | None = None
+    """DUIS response code wanted (I0 success, E11 wrong device, ...); a list accepts any of them."""
+    body: dict[str, Any] | None = None
+    """Response body fields: each equal to the value given, or there at all if it is 'present'."""
+    outcome: str | None = None
+    """Migration outcome wanted after a migrate step, such as migrated."""
+    alerts: Alerts | None = None
+    """Alert counts the WAN side must have received; what a `check: alerts` step checks."""
+    joined: str | None = None
+    """Device (such as $PPMID) the CHF's device log must show as joined."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known(cls, data: Any) -> Any:
+        """In the words packs always used: a misspelt expectation would pass unchecked."""
+        unknown = sorted(set(data) - set(cls.model_fields)) if isinstance(data, dict) else []
+        if unknown:
+            known = ", ".join(cls.model_fields)
+            raise ValueError(f"unknown expectation {unknown[0]!r} (known: {known})")
+        return data
+
+
+class AlertsExpect(Expect):
+    """A `check: alerts` step's expectations: without alert counts it would check nothing."""
+
+    alerts: Alerts
+    """The alert counts to check."""
+
+
+class _StepKeys(_Strict):
+    """What any step may carry besides the one key naming its kind."""
+
+    device: Annotated[DeviceType, BeforeValidator(lambda v: str(v).upper())] = "ESME"
+    """Device type the step addresses (any case); for `srv`, one of the SRV's targets."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """SRV parameters; $PPMID stands for that device's id, $PPMID.install_code for its code."""
+    expect: Expect = Field(default_factory=Expect)
+    """What must hold after the step for it to pass."""
+    raises: str | None = None
+    """Known Testing Issue (or risk) a failure is, such as 110031; else a new one is raised."""
+    mitigate: dict[str, Any] = Field(default_factory=dict)
+    """DCC-side workarounds used under --mitigations: retry_after_s, clamp: {param: max}."""
+    label: str = ""
+    """What the step is for, shown in the record and reports."""
+
+    @model_validator(mode="after")
+    def _srv_reaches_device(self) -> Self:
+        """Else the test would fail on the pack's typo, and blame the DMC for it."""
+        srv = getattr(self, "srv", None)
+        if srv is not None and self.device not in SRVS[srv].targets:
+            raise ValueError(f"SRV {srv} does not apply to a {self.device}")
+        return self
+
+
+#: Each step kind: the type of its value and what it does for a test.
+STEP_KINDS: dict[str, tuple[Any, str]] = {
+    "srv": (SrvId, "Send this Service Request Variant to the device, as the DCC would."),
+    "migrate": (
+        Literal["request", "validate", "credentials", "commission", "activate", "rotate"],
+        "Run this migration step, in this order; rotate turns the management key within the "
+        "7-day window after commissioning.",
+    ),
+    "wait": (Seconds, "Let this many seconds pass on the virtual clock."),
+    "reproduce": (str, "Run this Testing Issue's scenario; such steps stand alone in a test."),
+    "each_srv": (Literal[True], "One test per SRV the DMC supports: a success and a rejection."),
+    "check": (Literal["alerts"], "Check the alerts the WAN side received against expect.alerts."),
+}
+#: Keys a kind narrows beyond what any step may carry.
+_NARROWED: dict[str, dict[str, Any]] = {
+    "check": {"expect": (AlertsExpect, Field(description="What the check requires."))},
+}
+_STEP_MODELS = {
+    kind: create_model(
+        f"{kind.title().replace('_', '')}Step",
+        __base__=_StepKeys,
+        __doc__=why,
+        **{kind: (value, Field(description=why))},
+        **_NARROWED.get(kind, {}),
+    )
+    for kind, (value, why) in STEP_KINDS.items()
+}
+
+
+def _kind_tag(step: Any) -> str | None:
+    """The tag of the one kind a step names; None (refused) for none, several or no mapping."""
+    kinds = [kind for kind in STEP_KINDS if kind in step] if isinstance(step, dict) else []
+    return f"[{kinds[0]}]" if len(kinds) == 1 else None
+
+
+#: Built from the table, so spelt Union; tags are bracketed so error paths skip them.
+StepFile = Annotated[
+    Union[tuple(Annotated[m, Tag(f"[{kind}]")] for kind, m in _STEP_MODELS.items())],  # noqa: UP007
+    Discriminator(
+        _kind_tag,
+        custom_error_type="step_kind",
+        custom_error_message=f"a step is a mapping with exactly one of {', '.join(STEP_KINDS)}",
+    ),
+]
+
+
+class PackTestFile(_Strict):
+    """One test: its steps run in order on a fresh installation and virtual clock."""
+
+    name: str = Field(min_length=1)
+    """Names the test in records and reports; --resume matches tests by it."""
+    steps: list[StepFile] = Field(min_length=1)
+    """Run in order; the first failing step ends the test."""
+
+
+class PackFile(_Strict):
+    """A DMCT test pack: named tests that s1bench runs against each DMC it is given."""
+
+    pack: str | None = None
+    """Id of the pack in records and reports; defaults to the file name."""
+    title: str | None = None
+    """Title reports give the pack; defaults to the file name."""
+    tests: list[PackTestFile] = Field(min_length=1)
+    """The tests; none depends on another, so any subset can run or resume."""
+
+
+@filecheck.register_schema("pack", "harness/packs/*.yaml: a DMCT test pack (s1bench run PACK)")
+def _pack_model() -> type[BaseModel]:
+    return PackFile
