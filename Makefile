@@ -37,7 +37,7 @@ test: setup system-deps
 	$(BIN)/pytest -q
 
 bench: setup
-	$(BIN)/python -m s1bench.harness.bench
+	@$(BIN)/python -m s1bench.harness.bench
 
 lint: setup
 	$(BIN)/ruff check .
