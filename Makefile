@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: setup run test bench lint clean system-deps
+.PHONY: setup run test bench lint clean system-deps fuzz-codec fuzz fuzz-files
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,33 @@ run: setup
 
 test: setup system-deps
 	$(BIN)/pytest -q
+
+# The codec's properties (tests/emulator/test_codec_props.py) with a large budget:
+# hypothesis prints, per property, how many inputs it tried; a crash fails the run
+# with its shrunk input. CODEC_EXAMPLES=N to change the budget.
+CODEC_EXAMPLES ?= 20000
+fuzz-codec: setup
+	S1BENCH_CODEC_EXAMPLES=$(CODEC_EXAMPLES) $(BIN)/pytest -q \
+	  --hypothesis-show-statistics tests/emulator/test_codec_props.py
+
+# Every file s1bench reads, fuzzed (tests/fuzz: DUIS requests, packs, the catalogue, site
+# and bench files, and `s1bench serve`'s HTTP front door) with the same properties `make
+# test` runs, at FUZZ_EXAMPLES inputs each. Hypothesis prints per property how many inputs
+# it tried and what they gave; every input goes, one clipped line each, to
+# $(OUT)/fuzz/inputs.log; a crash fails the run with its shrunk input, and is tried first
+# next time (out/hypothesis). `make fuzz` runs this and fuzz-codec, and fails if either did.
+FUZZ_EXAMPLES ?= 10000
+fuzz-files: setup
+	@mkdir -p $(OUT)/fuzz && rm -f $(OUT)/fuzz/inputs.log
+	S1BENCH_HYPOTHESIS_PROFILE=fuzz S1BENCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  S1BENCH_FUZZ_INPUT_LOG=$(abspath $(OUT))/fuzz/inputs.log \
+	  $(BIN)/pytest -q --hypothesis-show-statistics tests/fuzz; \
+	status=$$?; echo "inputs tried: $$(wc -l < $(OUT)/fuzz/inputs.log) (one a line in \
+	$(OUT)/fuzz/inputs.log)"; exit $$status
+
+fuzz:
+	@status=0; $(MAKE) --no-print-directory fuzz-files || status=1; \
+	$(MAKE) --no-print-directory fuzz-codec || status=1; exit $$status
 
 bench: setup
 	@$(BIN)/python -m s1bench.harness.bench

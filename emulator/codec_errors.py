@@ -35,6 +35,9 @@ class CodecError(ValueError):
         self.layer = layer
         self.offset = offset
         self.reason = reason
+        #: What was decoded before the error, when that is worth showing: a
+        #: secured frame whose key is unknown still has readable headers.
+        self.partial: object | None = None
 
     def shift(self, base: int) -> None:
         """Move the offset from the decoder's own bytes to the caller's origin.

@@ -271,7 +271,7 @@ def schema(
     return EXIT_OK
 
 
-pcap_app = typer.Typer(help="Work with captures s1bench wrote (pcap + .keys).",
+pcap_app = typer.Typer(help="Work with captures: s1bench's own (pcap + .keys) or a bench's.",
                        no_args_is_help=True)
 app.add_typer(pcap_app, name="pcap", rich_help_panel=PANEL_FILES)
 
@@ -322,6 +322,7 @@ from . import (  # noqa: E402
     cli_duis,
     cli_fleet,
     cli_ncp,
+    cli_pcap,
     cli_profiles,
     cli_reproduce,
     cli_run,
@@ -332,6 +333,7 @@ from . import (  # noqa: E402
 for _module in (cli_demo, cli_run, cli_fleet, cli_reproduce, cli_duis, cli_serve, cli_site,
                 cli_profiles, cli_bench, cli_diff, cli_ncp):
     _module.register(app)
+cli_pcap.register(pcap_app)  # `pcap show`, `pcap replay`: the same group as `pcap tshark`
 
 
 def _one_line(text: str) -> str:

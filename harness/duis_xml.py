@@ -205,11 +205,25 @@ def _add(params: Params, key: str, value: str) -> None:
 NESTED_PARSERS: dict[str, Any] = {}
 
 
-def _params(srv: str, body_element: etree._Element) -> Params:
+#: What a nested parser raises when the body's structure is not the SRV's: an element it
+#: reads as a number that is not one, an index past a list, a child missing.
+_STRUCTURE_FAULTS = (ValueError, TypeError, KeyError, IndexError, AttributeError,
+                     ArithmeticError)
+
+
+def _params(srv: str, body_element: etree._Element, label: str) -> Params:
     params = _flatten(body_element)
     parser = NESTED_PARSERS.get(srv)
     if parser is not None:
-        params.update(parser(body_element))
+        # The service modules' parsers read bodies the schema describes; this function's
+        # promise is that malformed input is a DuisError, whatever parser met it.
+        try:
+            params.update(parser(body_element))
+        except _STRUCTURE_FAULTS as exc:
+            raise DuisError(
+                f"SRV {srv}: the {_local(body_element)} body cannot be read "
+                f"({type(exc).__name__}: {exc})", source=label, line=body_element.sourceline,
+            ) from None
     return params
 
 
@@ -233,8 +247,9 @@ def _read_source(source: bytes | str | Path) -> tuple[bytes, str]:
         label = str(source)
         try:
             return Path(source).read_bytes(), label
-        except OSError as exc:
-            raise DuisError(f"cannot read file: {exc.strerror or exc}", source=label) from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise DuisError(f"cannot read file: {reason}", source=label or "''") from None
     raise DuisError(f"expected bytes or a path, got {type(source).__name__}")
 
 
@@ -321,7 +336,7 @@ def parse_request(source: bytes | str | Path) -> DuisRequest:
         service_reference=service_reference,
         command_variant=int(cv_text),
         body_element=_local(children[0]),
-        params=_params(srv, children[0]),
+        params=_params(srv, children[0], label),
         source=label,
     )
 

@@ -55,6 +55,8 @@ class Expect(_Strict):
     """Alert counts the WAN side must have received; what a `check: alerts` step checks."""
     joined: str | None = None
     """Device (such as $PPMID) the CHF's device log must show as joined."""
+    reason: str | None = None
+    """Words the response's reason must contain: a rejection for another fault is no pass."""
 
     @model_validator(mode="before")
     @classmethod
@@ -74,6 +76,16 @@ class AlertsExpect(Expect):
     """The alert counts to check."""
 
 
+def _user_names() -> list[str]:
+    from s1bench.harness.dcc.dsp import default_users
+
+    return list(default_users())
+
+
+def _unknown_user(value: str) -> str:
+    return f"unknown DCC user {value!r} (known: {', '.join(_user_names())})"
+
+
 class _StepKeys(_Strict):
     """What any step may carry besides the one key naming its kind."""
 
@@ -89,6 +101,9 @@ class _StepKeys(_Strict):
     """DCC-side workarounds used under --mitigations: retry_after_s, clamp: {param: max}."""
     label: str = ""
     """What the step is for, shown in the record and reports."""
+    user: Annotated[str, filecheck.OneOf(_user_names, _unknown_user)] | None = None
+    """DCC user the step sends as (supplier, dno:ukpn, other...); unset: one whose role may
+    send the SRV. A negative test names a user whose role may not, and expects E2."""
 
     @model_validator(mode="after")
     def _srv_reaches_device(self) -> Self:
@@ -111,6 +126,11 @@ STEP_KINDS: dict[str, tuple[Any, str]] = {
     "reproduce": (str, "Run this Testing Issue's scenario; such steps stand alone in a test."),
     "each_srv": (Literal[True], "One test per SRV the DMC supports: a success and a rejection."),
     "check": (Literal["alerts"], "Check the alerts the WAN side received against expect.alerts."),
+    "each_srv_negative": (
+        Literal[True],
+        "One test per SRV s1bench carries out on the DMC: each bounded parameter out of range "
+        "(E12) and a user whose role may not send it (E2).",
+    ),
 }
 #: Keys a kind narrows beyond what any step may carry.
 _NARROWED: dict[str, dict[str, Any]] = {

@@ -28,6 +28,7 @@ class Step:
     raises: str | None = None
     mitigate: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    user: str | None = None
     line: int | None = None
 
 
@@ -74,7 +75,12 @@ def _step(step: _StepKeys, line: int | None) -> Step:
 def load_pack(name: str) -> Pack:
     """The pack, or every fault in it at once: a half-checked pack would fail hours into a run."""
     path = resolve_pack(name)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8
+        # A pack saved in another encoding, or a folder named by mistake: still the pack's
+        # fault, said as one, not a traceback from the codec.
+        raise PackError([filecheck.Problem(path, "", None, f"cannot read: {exc}")]) from None
     data = filecheck.read_yaml_mapping(
         path, text, PackError, "a pack is a mapping with 'pack', 'title' and 'tests'")
     problems, lines = filecheck.Problems(), filecheck.YamlLines(path, text)

@@ -21,7 +21,7 @@ from typing import Any
 
 from s1bench.emulator import logs
 from s1bench.firmware_profiles.quirk_base import QUIRKS, Quirk, make_quirk
-from s1bench.harness.dcc.srvs import SRVS
+from s1bench.harness.dcc.srvs import SRVS, ParamSpec
 
 from s1bench import __version__
 
@@ -230,6 +230,9 @@ def expand(pack: Pack, spec: DmcSpec) -> list[PackTest]:
         if any(step.kind == "reproduce" for step in test.steps) and \
                 not all(step.kind == "reproduce" for step in test.steps):
             raise ValueError(f"test {test.name!r}: reproduce steps stand alone in a test")
+        if test.steps[0].kind == "each_srv_negative":
+            out += _negative_tests(test, spec)
+            continue
         if test.steps[0].kind != "each_srv":
             out.append(test)
             continue
@@ -260,6 +263,86 @@ def expand(pack: Pack, spec: DmcSpec) -> list[PackTest]:
                                 label=f"let {service_logs.PACK_SETTLE[srv]:g} s pass"),)
             out.append(PackTest(f"{test.name} {srv} {name}", (*before, success, reject),
                                 test.line))
+    return out
+
+
+#: Users a wrong-role request is sent as, most plausible first: each is a real DCC user
+#: whose role the DSP's table leaves out for some SRVs.
+_WRONG_ROLE_USERS = ("supplier", "dno:ukpn", "load-controller", "other")
+
+
+#: Valid parameters for SRVs the SRV pack leaves to the migration pack (it has no success
+#: case for them), so that only the out-of-range one is wrong in a negative request.
+_NEGATIVE_CASES: dict[str, dict[str, Any]] = {
+    "8.11": {"DeviceID": "$PPMID", "InstallCode": "$PPMID.install_code",
+             "RequestType": "Add", "JoinTimePeriod": 600},
+}
+
+
+def out_of_range(spec: ParamSpec) -> tuple[Any, str] | None:
+    """A value the DSP must refuse for this parameter, and why; None for an unbounded one.
+
+    Just past the bound (one above the maximum, one below the minimum, one
+    character or byte too many or too few) so that a DSP checking the wrong
+    bound, or none, lets it through and the test fails.
+    """
+    high, low = spec.maximum, spec.minimum
+    if spec.kind == "int":
+        if high is not None:
+            return high + 1, f"above its maximum {high}"
+        if low is not None:
+            return low - 1, f"below its minimum {low}"
+    elif spec.kind in ("str", "digits") and high is not None:
+        char = "1" if spec.kind == "digits" else "x"
+        return char * (high + 1), f"{high + 1} characters, above its maximum {high}"
+    elif spec.kind == "digits" and low:
+        return "1" * (low - 1), f"{low - 1} digits, below its minimum {low}"
+    elif spec.kind == "hex" and high is not None:
+        return "00" * (high + 1), f"{high + 1} bytes, above its maximum {high}"
+    elif spec.kind == "enum" and spec.choices:
+        return "s1bench-no-such-choice", f"not one of {', '.join(spec.choices)}"
+    return None
+
+
+def _negative_tests(test: PackTest, spec: DmcSpec) -> list[PackTest]:
+    """each_srv_negative: per SRV s1bench carries out on the DMC, what the DSP must refuse.
+
+    Each bounded parameter just out of range (E12, with the parameter named in
+    the reason, so a rejection for a missing parameter is no pass), then the
+    SRV from a user whose role the DSP's table does not allow (E2). The other
+    parameters are the SRV pack's success case, so only the one fault is in
+    the request.
+    """
+    from .dcc.dsp import default_users, load_role_table
+
+    users, roles = default_users(), load_role_table()
+    out: list[PackTest] = []
+    for srv in sorted(SRVS, key=lambda s: [int(p) for p in s.split(".") if p]):
+        srv_spec = SRVS[srv]
+        device = next((t for t in srv_spec.targets if t in spec.devices
+                       and srv in spec.devices[t].srvs), None)
+        if device is None:
+            continue
+        case = {**SRV_CASES.get(srv, {}), **_NEGATIVE_CASES.get(srv, {})}
+        steps = []
+        for name, param in srv_spec.params.items():
+            bad = out_of_range(param)
+            if bad is None:
+                continue
+            value, why = bad
+            steps.append(Step("srv", srv, device, {**case, name: value},
+                              {"response_code": "E12", "reason": f"parameter {name}"},
+                              label=f"{name} {why}: refused"))
+        allowed = roles.get(srv, frozenset())
+        wrong = next((name for name in _WRONG_ROLE_USERS if users[name].role not in allowed),
+                     None)
+        if wrong is not None:
+            steps.append(Step("srv", srv, device, case,
+                              {"response_code": "E2", "reason": f"may not send SRV {srv}"},
+                              user=wrong, label=f"sent by {wrong} ({users[wrong].role}), a role "
+                                                f"the DSP does not allow: refused"))
+        if steps:
+            out.append(PackTest(f"{test.name} {srv} {srv_spec.name}", tuple(steps), test.line))
     return out
 
 
@@ -294,6 +377,9 @@ def _check(step: Step, response: Any, ctx: _Ctx) -> list[str]:
             # The DCC delivered the command (I0) but the device said no.
             failures.append(f"I0 but the device refused (MessageSuccess false): "
                             f"{response.reason or 'no reason given'}")
+    reason = step.expect.get("reason")
+    if reason is not None and reason not in (response.reason or ""):
+        failures.append(f"reason {response.reason or 'none'!r} does not say {reason!r}")
     for key, value in (step.expect.get("body") or {}).items():
         got = response.body.get(key)
         if value == "present" and got is None:
@@ -336,7 +422,7 @@ async def _run_srv(ctx: _Ctx, step: Step) -> tuple[dict[str, Any], list[str]]:
             if key in params and int(params[key]) > int(limit):
                 params[key] = int(limit)
 
-    user = ctx.dcc.dsp.sender_for(step.value)
+    user = step.user or ctx.dcc.dsp.sender_for(step.value)
 
     def make_request() -> Any:
         return ctx.dcc.request(step.value, step.device, user=user, **params)

@@ -153,6 +153,10 @@ def read_toml(path: Path, problems: Problems) -> tuple[TomlLines, dict[str, Any]
         problems.items.append(Problem(path, "", int(found.group(1)) if found else None,
                                       f"TOML syntax error: {exc}"))
         return None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively.
+        problems.add(path, (), NESTED_TOO_DEEPLY)
+        return None
 
 
 # --------------------------------------------------------------------------- line finders
@@ -162,6 +166,8 @@ _HEADER_PART_RE = re.compile(r'"[^"]*"|\'[^\']*\'|[^.]+')
 #: A key name as written before ``=`` or a dot, bare or quoted (KEY is replaced).
 _KEY_PATTERN = r"""(?:^|[\s{,.])(?:"KEY"|'KEY'|KEY)\s*[=.]"""
 TOML_ERROR_LINE_RE = re.compile(r"at line (\d+)")
+#: Both parsers recurse per level of nesting; no file s1bench reads is nested this deep.
+NESTED_TOO_DEEPLY = "nested too deeply to read (arrays or tables inside one another)"
 
 
 class TomlLines(Lines):
@@ -236,7 +242,7 @@ class YamlLines(Lines):
         super().__init__(path, text)
         try:
             self._root: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             self._root = None
 
     def line_of(self, key: KeyPath) -> int | None:
@@ -265,6 +271,28 @@ def yaml_error_line(exc: yaml.YAMLError) -> int | None:
     return mark.line + 1 if mark is not None else None
 
 
+def _unbuildable_scalar_line(text: str) -> int | None:
+    """The line of the first scalar PyYAML cannot build (such as a date that does not exist)."""
+    try:
+        node: yaml.Node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return None
+    loader = yaml.SafeLoader("")
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                loader.construct_object(node)
+            except ValueError:
+                return node.start_mark.line + 1
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in reversed(node.value) for part in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+    return None
+
+
 def read_yaml_mapping(path: Path, text: str, error: type[FileError],
                       shape: str) -> dict[str, Any]:
     """YAML text that must be a mapping, or ``error`` naming the file and line.
@@ -277,6 +305,13 @@ def read_yaml_mapping(path: Path, text: str, error: type[FileError],
     except yaml.YAMLError as exc:
         line = yaml_error_line(exc)
         raise error([Problem(path, "", line, f"YAML error: {exc}")]) from None
+    except ValueError as exc:
+        # PyYAML builds dates as it reads them: 2024-02-30 is well-formed YAML whose date
+        # does not exist, and datetime's ValueError carries no position of its own.
+        raise error([Problem(path, "", _unbuildable_scalar_line(text),
+                             f"YAML value cannot be read: {exc}")]) from None
+    except RecursionError:
+        raise error([Problem(path, "", None, NESTED_TOO_DEEPLY)]) from None
     if not isinstance(data, dict):
         raise error([Problem(path, "", 1, shape)])
     return data

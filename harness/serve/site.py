@@ -162,7 +162,7 @@ def load_site(path: Path) -> Site:
     """The site, or every fault in it at once (a half-right site serves the wrong devices)."""
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
         raise SiteError([filecheck.Problem(path, "", None, f"cannot read: {exc}")]) from None
     data = filecheck.read_yaml_mapping(
         path, text, SiteError,

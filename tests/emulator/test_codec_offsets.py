@@ -41,7 +41,7 @@ CASES: list[tuple[str, Callable[..., Any], tuple[Any, ...], str]] = [
     ("zbee_aps", aps.decode, (b"\x01",), "truncated frame control"),
     ("zbee_aps", aps.decode, (_TK[:10], _KTK), "truncated aux header"),
     ("zbee_aps", aps.decode, (_TK, OTHER_KEY), "MIC"),
-    ("zbee_aps", aps.decode, (bytes([0x02, 0]),), "frame type"),
+    ("zbee_aps", aps.decode, (bytes([0x03, 0]),), "frame type"),
     ("zbee_aps", aps.parse_transport_key, (bytes(10),), "truncated Transport Key"),
     ("zbee_zdp", zdo.ZdoMessage.decode, (zdo.DEVICE_ANNCE, bytes(5)), "truncated annce"),
     ("zbee_zdp", zdo.ZdoMessage.decode, (0x0005, b"\x01"), "unsupported cluster"),
