@@ -43,10 +43,16 @@ class MediumStats:
     malformed: int = 0
 
 
+#: Frame control, sequence, PAN id, destination and source: the least a medium routes on.
+MIN_FRAME = 9
+
+
 class Medium(ABC):
     """Carries 802.15.4 frames between stations; subclasses choose how."""
 
     name: ClassVar[str] = "abstract"
+    #: The clock stamping tapped frames (set by each medium from its options).
+    _clock: Any = None
 
     def __init__(self) -> None:
         self.stats = MediumStats()
@@ -64,6 +70,17 @@ class Medium(ABC):
     @abstractmethod
     def send(self, sender: Station, frame: bytes) -> None:
         """Put one frame on the air; never blocks, delivery happens later."""
+
+    def _admit(self, frame: bytes) -> bool:
+        """What every medium does with a frame before routing it: count it, hand it
+        to the capture taps, and drop a runt (an Ack) that has no address to route on."""
+        self.stats.sent += 1
+        if self._taps:
+            self._tap(frame, self._clock.now())
+        if len(frame) < MIN_FRAME:
+            self.stats.malformed += 1
+            return False
+        return True
 
     def add_tap(self, tap: CaptureTap) -> None:
         self._taps.append(tap)

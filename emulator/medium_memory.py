@@ -22,12 +22,8 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from datetime import datetime
 
 from .medium import BROADCAST, Medium, Station, mac_destination
-
-#: Frame control, sequence, PAN id, destination and source: the least we route.
-MIN_FRAME = 9
 
 
 def _number(name: str, value: object) -> float:
@@ -110,15 +106,8 @@ class MemoryMedium(Medium):
         self._remove((han << 16) | old_short, station)
         self._add((han << 16) | station.short, station)
 
-    def _now(self) -> datetime:
-        return self._clock.now()  # type: ignore[attr-defined]
-
     def send(self, sender: Station, frame: bytes) -> None:
-        self.stats.sent += 1
-        if self._taps:
-            self._tap(frame, self._now())
-        if len(frame) < MIN_FRAME:
-            self.stats.malformed += 1  # an Ack or a runt: nothing to route on
+        if not self._admit(frame):
             return
         pan, dst = mac_destination(frame)
         extended_pan = getattr(sender, "extended_pan", 0)

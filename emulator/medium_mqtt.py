@@ -71,19 +71,16 @@ import os
 import struct
 import time
 from collections import deque
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import structlog
 
-from .medium import BROADCAST, Medium, Station
+from .medium import BROADCAST, MIN_FRAME, Medium, Station
 
 log = structlog.get_logger("s1bench.medium.mqtt")
 
-#: Frame control, sequence, PAN id, destination and source: the least we route.
-MIN_FRAME = 9
 VERSION = 1
 _HEADER = struct.Struct("<BI")
 _ENTRY = struct.Struct("<HH")
@@ -282,15 +279,8 @@ class MqttMedium(Medium):
 
     # -- sending ----------------------------------------------------------------
 
-    def _now(self) -> datetime:
-        return self._clock.now()  # type: ignore[attr-defined]
-
     def send(self, sender: Station, frame: bytes) -> None:
-        self.stats.sent += 1
-        if self._taps:
-            self._tap(frame, self._now())
-        if len(frame) < MIN_FRAME:
-            self.stats.malformed += 1  # an Ack or a runt: nothing to route on
+        if not self._admit(frame):
             return
         if self._error is not None:
             raise self._error

@@ -123,7 +123,6 @@ def fleet(
     summary.json, report.html (with the pacing graph) and metrics.prom go to
     --out.
     """
-    from .builder import resolve_dmc
     from .fleet.broker import BrokerError
     from .fleet.metrics import FleetMetrics
     from .fleet.pacing import PacingPolicy
@@ -136,8 +135,6 @@ def fleet(
 
     try:
         shares = parse_mix(mix, set(load_catalogue().dmcs))
-        for dmc in shares:
-            resolve_dmc(dmc)
         policy = PacingPolicy(expected_failure_rate=expected_failure_rate,
                               halt_failure_rate=halt_failure_rate)
         policy.check()

@@ -192,6 +192,25 @@ def _named_by_reason(spec: DmcSpec, reason: str | None) -> dict[str, Any] | None
     return None
 
 
+def migration_issue(spec: DmcSpec, migration: MigrationState,
+                    last: Any = None) -> dict[str, Any] | None:
+    """The known Testing Issue a failed migration is, or None for a new one.
+
+    ``last`` (the last exchange, when the caller has it) lets a failure the
+    migration did not pin on an SRV be named by that exchange: its SRV, or
+    the defect the DCC names in its reason (91339/91340).
+    """
+    srv = migration.failed_srv or (last.request["srv"] if last is not None else None)
+    known = (_named_by_reason(spec, last.response.get("reason")) if last is not None else None) \
+        or (_explained_by(spec, srv) if srv else None)
+    # The mixed-Aclara defect rejects the request before any change (it used to
+    # stall the migration): either way it is that issue.
+    if known is None and migration.outcome in ("stalled", "rejected") and \
+            "mixed_supplier_unidentified" in _dmc_quirks(spec):
+        known = _issue_of(make_quirk("mixed_supplier_unidentified"))
+    return known
+
+
 def _sorted_quirks(spec: DmcSpec) -> list[Any]:
     """The DMC's quirks, DCC side and firmware, once each, in name order."""
     quirks = [*spec.dcc_quirks, *(q for i in spec.devices.values() for q in i.quirks)]
@@ -468,13 +487,7 @@ async def _run_step(ctx: _Ctx, step: Step, spec: DmcSpec, seed: int
             issue = {**_new_issue(f"MIG-{step.value}", f"Migration step {step.value} failed"),
                      "evidence": "; ".join(failures)}
             # A failure a known quirk explains is raised as that Testing Issue.
-            known = _explained_by(spec, ctx.migration.failed_srv) if \
-                ctx.migration.failed_srv else None
-            # The mixed-Aclara defect now rejects the request before any change
-            # (it used to stall the migration): either way it is that issue.
-            if known is None and ctx.migration.outcome in ("stalled", "rejected") and \
-                    "mixed_supplier_unidentified" in _dmc_quirks(spec):
-                known = _issue_of(make_quirk("mixed_supplier_unidentified"))
+            known = migration_issue(spec, ctx.migration)
             if known is not None:
                 issue = {**known, "evidence": "; ".join(failures)}
         return ("fail" if failures else "pass"), {

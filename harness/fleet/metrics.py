@@ -66,8 +66,7 @@ class FleetMetrics:
         """Serve /metrics on ``port`` (0: any free port); returns the port."""
         from prometheus_client import start_http_server
 
-        self._server, thread = start_http_server(port, addr=host, registry=self.registry)
-        del thread
+        self._server, _ = start_http_server(port, addr=host, registry=self.registry)
         return int(self._server.server_port)
 
     def stop(self) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -87,7 +86,6 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
     cursor = dict.fromkeys(fleet.queues, 0)
     writer = RecordWriter(path)
     done_now = 0
-    total = installations
     finished = len(recorded)
     if broker is not None:
         from .broker import BrokerPool
@@ -118,7 +116,7 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
         if not existing:
             writer.write(header, commit=True)
         if progress:
-            progress(finished, total, "")
+            progress(finished, installations, "")
         for day in range(1, days + 1):
             volumes, decisions = pacer.go_no_go(day)
             tell(decisions)
@@ -139,11 +137,11 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
                 for line in results:
                     if line["i"] not in recorded:
                         done_now += 1
-                    finished_line = f"day {day} wave {wave}: {line['dmc']} {line['outcome']}"
-                    finished += line["i"] not in recorded
-                    recorded[line["i"]] = line
+                        finished += 1
+                        recorded[line["i"]] = line
                     if progress:
-                        progress(finished, total, finished_line)
+                        progress(finished, installations,
+                                 f"day {day} wave {wave}: {line['dmc']} {line['outcome']}")
                 day_lines.extend(results)
                 writer.commit()
                 tell(pacer.judge_wave(day, wave, results))
@@ -228,7 +226,3 @@ def _day_line(day: int, lines: list[dict[str, Any]]) -> dict[str, Any]:
             "failed": sum(line["outcome"] in FAILED for line in lines),
             "outcomes": {dmc: dict(sorted(c.items())) for dmc, c in sorted(per_dmc.items())}}
 
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-        (os.cpu_count() or 1)

@@ -50,7 +50,7 @@ async def _migrate(clock: Any, dmc: str, index: int, seed: int, settle_s: float,
     from ..builder import build_installation, resolve_dmc
     from ..dcc import DccRole
     from ..migration import MigrationState
-    from ..runner import _explained_by, _named_by_reason
+    from ..runner import migration_issue
 
     spec = resolve_dmc(dmc)
     own_seed = installation_seed(seed, index)
@@ -77,14 +77,7 @@ async def _migrate(clock: Any, dmc: str, index: int, seed: int, settle_s: float,
         unknown = None
         issues: list[str] = []
         if migration.outcome not in ("migrated", "fixed forward", None):
-            # The SRV that failed: the migration's own note, else the last one sent.
-            last = dcc.exchanges[-1] if dcc.exchanges else None
-            srv = migration.failed_srv or (last.request["srv"] if last else None)
-            known = _named_by_reason(spec, last.response.get("reason") if last else None) \
-                or (_explained_by(spec, srv) if srv else None)
-            if known is None and "mixed_supplier_unidentified" in {
-                    q.name for q in spec.dcc_quirks}:
-                known = {"id": "mixed-Aclara"}
+            known = migration_issue(spec, migration, dcc.exchanges[-1] if dcc.exchanges else None)
             if known is None:
                 unknown = f"{migration.outcome} at {stage}: {migration.evidence[-1]}"
             else:
