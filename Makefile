@@ -36,12 +36,26 @@ run: setup
 test: setup system-deps
 	$(BIN)/pytest -q
 
-# The codec's properties (tests/emulator/test_codec_props.py) with a large budget:
-# hypothesis prints, per property, how many inputs it tried; a crash fails the run
-# with its shrunk input. CODEC_EXAMPLES=N to change the budget.
-CODEC_EXAMPLES ?= 20000
+# The frame codec, fuzzed two ways, both failing on any exception but the codec error:
+# - coverage-guided (atheris, libFuzzer's engine; tests/fuzz/codec_atheris.py) for
+#   CODEC_RUNS inputs from a seed corpus of every captured frame, mutated through the
+#   whole-frame decoder and each layer's; a crash leaves its input in $(OUT)/fuzz/crash-*;
+# - the codec's properties (tests/emulator/test_codec_props.py) at CODEC_EXAMPLES each,
+#   hypothesis printing per property how many inputs it tried.
+# It prints the inputs tried and the crashes found.
+CODEC_RUNS ?= 1000000
+CODEC_EXAMPLES ?= 5000
 fuzz-codec: setup
-	S1BENCH_CODEC_EXAMPLES=$(CODEC_EXAMPLES) $(BIN)/pytest -q \
+	@$(BIN)/pip install --quiet 'atheris>=2.3'
+	@mkdir -p $(OUT)/fuzz/codec-corpus && rm -f $(OUT)/fuzz/crash-*
+	@echo "fuzzing the codec: $(CODEC_RUNS) inputs (log: $(OUT)/fuzz/codec.log)"
+	@$(BIN)/python tests/fuzz/codec_atheris.py -runs=$(CODEC_RUNS) -print_final_stats=1 \
+	  -artifact_prefix=$(OUT)/fuzz/ $(OUT)/fuzz/codec-corpus > $(OUT)/fuzz/codec.log 2>&1; \
+	status=$$?; runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(OUT)/fuzz/codec.log); \
+	crashes=$$(ls $(OUT)/fuzz/crash-* 2>/dev/null | wc -l); \
+	echo "codec inputs tried: $${runs:-0} (coverage-guided); crashes found: $$crashes"; \
+	[ $$status -eq 0 ] || tail -30 $(OUT)/fuzz/codec.log; exit $$status
+	S1BENCH_CODEC_EXAMPLES=$(CODEC_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider \
 	  --hypothesis-show-statistics tests/emulator/test_codec_props.py
 
 # Every file s1bench reads, fuzzed (tests/fuzz: DUIS requests, packs, the catalogue, site

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from s1bench.emulator import aps, mac, nwk, se, zcl, zdo
+from s1bench.emulator import aps, mac, nwk, se, se_names, zcl, zdo
 from s1bench.emulator.capture import key_file_for, read_key_file
 from s1bench.emulator.codec_errors import CodecError
 
@@ -182,6 +182,8 @@ class FrameDecoder:
     def __init__(self, keys: list[bytes], with_fcs: bool = True) -> None:
         self.keys = list(keys)
         self.with_fcs = with_fcs
+        #: Keys found in the capture's own Transport Key frames, in the order found.
+        self.learned: list[bytes] = []
 
     def _keys_first(self, worked: bytes | None) -> list[bytes]:
         if worked is None:
@@ -249,13 +251,28 @@ class FrameDecoder:
             else:
                 z = zcl.ZclFrame.decode(a.payload, app_base)
                 command = (ZCL_GLOBAL_NAMES.get(z.command, f"0x{z.command:02X}")
-                           if z.frame_type == zcl.TYPE_GLOBAL else f"cluster 0x{z.command:02X}")
+                           if z.frame_type == zcl.TYPE_GLOBAL else
+                           se_names.command_name(a.cluster, z.direction, z.command)
+                           or f"cluster 0x{z.command:02X}")
                 out.layers.append({"layer": "zcl", "command": command, "seq": z.seq,
                                    "direction": "to client" if z.direction else "to server",
                                    "manufacturer": None if z.manufacturer is None
                                    else f"0x{z.manufacturer:04X}"})
         elif isinstance(a, aps.ApsCommand):
             out.layers[-1]["command"] = aps.COMMAND_NAMES.get(a.command, f"0x{a.command:02X}")
+            if a.command == aps.CMD_TRANSPORT_KEY:
+                self._learn(aps.parse_transport_key(a.payload)[1])
+
+    def _learn(self, key: bytes) -> None:
+        """A key read from a Transport Key frame (in clear, or opened by a known key).
+
+        Networks without install codes send the network key in clear at a join
+        (ZigBee 2006 and many deployed devices): the capture then holds what opens
+        the rest of it, as Wireshark and KillerBee's zbdsniff find it.
+        """
+        if key not in self.keys:
+            self.keys.append(key)
+            self.learned.append(key)
 
     def _nwk(self, data: bytes, base: int) -> nwk.NwkFrame:
         try:
@@ -341,9 +358,19 @@ def _aps_layer(a: aps.ApsFrame) -> dict[str, Any]:
     return layer
 
 
-def decode_capture(capture: Capture, keys: list[bytes]) -> list[Decoded]:
+def decode_capture(capture: Capture, keys: list[bytes]) -> tuple[list[Decoded], int]:
+    """Every frame decoded, and how many keys the capture's Transport Key frames gave.
+
+    A key learned from a frame also opens the frames before it, so a capture
+    that taught a key is decoded a second time with it.
+    """
     decoder = FrameDecoder(keys, capture.linktype == LINKTYPE_WITH_FCS)
-    return [decoder.decode(i, when, raw) for i, (when, raw) in enumerate(capture.frames, 1)]
+    while True:
+        learned = len(decoder.learned)
+        frames = [decoder.decode(i, when, raw)
+                  for i, (when, raw) in enumerate(capture.frames, 1)]
+        if len(decoder.learned) == learned:
+            return frames, learned
 
 
 # ---------------------------------------------------------------- commands ---
@@ -371,11 +398,12 @@ def pcap_show(pcap: Annotated[Path, typer.Argument(metavar="FILE.pcap",
     """
     capture = read_pcap(pcap)
     keys = capture_keys(pcap, key or [])
-    frames = decode_capture(capture, keys)
+    frames, learned = decode_capture(capture, keys)
     failed = sum(not f.ok for f in frames) + (capture.tail_error is not None)
     if json_out:
         print(json.dumps({"file": str(pcap), "linktype": capture.linktype,
-                          "keys": len(keys), "frames": [f.as_json() for f in frames],
+                          "keys": len(keys), "keys_from_capture": learned,
+                          "frames": [f.as_json() for f in frames],
                           "decoded": len(frames) - sum(not f.ok for f in frames),
                           "failed": failed, "tail_error": capture.tail_error}, indent=2))
     else:
@@ -384,7 +412,8 @@ def pcap_show(pcap: Annotated[Path, typer.Argument(metavar="FILE.pcap",
         if capture.tail_error:
             print(f"  ERROR pcap: {capture.tail_error}")
         print(f"{len(frames)} frames, {len(frames) - sum(not f.ok for f in frames)} decoded, "
-              f"{failed} failed ({len(keys)} keys)")
+              f"{failed} failed ({len(keys)} keys given, {learned} from the capture's "
+              f"Transport Key frames)")
     return EXIT_NOT_MET if failed else EXIT_OK
 
 
@@ -471,7 +500,7 @@ def replay(capture: Capture, keys: list[bytes], dmc: str, seed: int = 0) -> list
 
     from .builder import build_installation, resolve_dmc
 
-    frames = decode_capture(capture, keys)
+    frames, _ = decode_capture(capture, keys)
     try:
         spec = resolve_dmc(dmc)
     except (KeyError, ValueError) as exc:

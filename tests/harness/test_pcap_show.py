@@ -66,7 +66,8 @@ def test_an_s1bench_capture_decodes_with_its_key_file(srv_capture: Path, capsys)
     assert "Read Attributes seq=1 direction=to server" in lines[0]
     assert "Read Attributes Response seq=1 direction=to client" in lines[1]
     assert "cluster=0x0702 cluster_name=Metering" in lines[1]
-    assert lines[-1] == "2 frames, 2 decoded, 0 failed (3 keys)"
+    assert lines[-1] == ("2 frames, 2 decoded, 0 failed (3 keys given, 0 from the capture's "
+                         "Transport Key frames)")
 
 
 def test_json_lists_every_layer_with_addresses_and_counters(srv_capture: Path, capsys) -> None:
