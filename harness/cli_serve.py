@@ -30,7 +30,28 @@ from .cli_common import EXIT_OK, PANEL_RUN, BadInput, SeedOpt, settings, writabl
 def register(app: typer.Typer) -> None:
     app.command("serve", rich_help_panel=PANEL_RUN, epilog=(
         "Example:\n\n    s1bench site from-templates ../shared/duis-templates/templates "
-        "--out site.yaml\n\n    s1bench serve --site site.yaml --speed 10"))(serve)
+        "--out site.yaml\n\n    s1bench serve --site site.yaml --speed 10\n\n"
+        "    s1bench hubs --site site.yaml --wan mqtt://127.0.0.1:1883/lab &\n\n"
+        "    s1bench serve --site site.yaml --wan mqtt://127.0.0.1:1883/lab"))(serve)
+    app.command("hubs", rich_help_panel=PANEL_RUN, epilog=(
+        "Example:\n\n    s1bench hubs --site site.yaml --wan mqtt://127.0.0.1:1883/lab"))(hubs)
+
+
+WanOpt = Annotated[str | None, typer.Option(
+    "--wan", metavar="URL", help="Carry the head-end WAN through an MQTT broker: "
+    "mqtt[s]://[USER[:PASSWORD]@]HOST[:PORT][/SITE][?ca=FILE]. `serve` runs the DCC side and "
+    "`hubs` the installations, in separate processes or machines.", show_default=False)]
+
+
+def _wan_options(url: str | None) -> dict[str, Any] | None:
+    if url is None:
+        return None
+    from s1bench.emulator.wan_mqtt import parse_url
+
+    try:
+        return parse_url(url)
+    except ValueError as exc:
+        raise BadInput(f"--wan {exc}") from None
 
 
 def serve(
@@ -52,6 +73,7 @@ def serve(
         metavar="SECONDS", min=0.25,
         help="Longest wait between two delivery attempts while the receiver is down.")
     ] = 30.0,
+    wan: WanOpt = None,
 ) -> int:
     """Serve DUIS over HTTP (DCC Boxed's paths) in front of a site's emulated installations.
 
@@ -69,8 +91,10 @@ def serve(
         load_schema()  # seconds: paid once, before the first request waits for it
     except (ImportError, FileNotFoundError) as exc:
         raise BadInput(f"cannot check requests against the DUIS schema: {exc}") from None
+    wan_options = _wan_options(wan)
     listener = _bind(host, port)
-    return asyncio.run(_serve(loaded, listener, folder, cfg.seed, speed, retry_max))
+    return asyncio.run(_serve(loaded, listener, folder, cfg.seed, speed, retry_max,
+                              wan_options))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -98,7 +122,7 @@ def _say(line: str) -> None:
 
 
 async def _serve(site: Any, listener: socket.socket, folder: Path, seed: int, speed: float,
-                 retry_max: float) -> int:
+                 retry_max: float, wan: dict[str, Any] | None = None) -> int:
     import uvicorn
 
     from .dcc.signing import S1spSigner
@@ -112,13 +136,16 @@ async def _serve(site: Any, listener: socket.socket, folder: Path, seed: int, sp
                     log=_say)
     service: DuisService | None = None
     runtime = SiteRuntime(site, lambda outcome: service.emit(outcome) if service else None,
-                          seed=seed, speed=speed)
+                          seed=seed, speed=speed, wan=wan)
     service = DuisService(site, runtime, outbox, signer, log=_say)
     service.attach(asyncio.get_running_loop())
     host, port = listener.getsockname()[:2]
     base = f"http://{host}:{port}/api/v1"
     _say(f"s1bench serve: site {site.id} ({len(site.installations)} installation(s), "
          f"{len(site.users)} user(s)), seed {seed}, speed {speed:g}")
+    if wan is not None:
+        _say(f"  head-end WAN: MQTT broker {wan['host']}:{wan['port']}, site {wan['site']} "
+             "(the hubs run in `s1bench hubs`)")
     joining = [i.name for i in site.installations if i.join_at_start]
     if joining:
         _say(f"  starting installations; joining PPMID/IHD of {', '.join(joining)} "
@@ -159,5 +186,70 @@ async def _serve(site: Any, listener: socket.socket, folder: Path, seed: int, sp
              + (f" ({answered})" if answered else "")
              + f", {outbox.delivered} document(s) delivered"
              + (f", {left} kept in {outbox.folder} for next time" if left else ""))
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def hubs(
+    ctx: typer.Context,
+    site: Annotated[Path, typer.Option(
+        "--site", metavar="SITE.yaml", help="The site whose installations to run (the same file "
+                                            "`serve` is given).")],
+    wan: WanOpt = None,
+    speed: Annotated[float, typer.Option(
+        min=0.001, help="Device time runs this many times faster than real time (as serve's).")
+    ] = 1.0,
+    seed: SeedOpt = None,
+) -> int:
+    """Run a site's installations (hubs and devices) behind a head-end WAN over MQTT.
+
+    The DCC side is `s1bench serve --wan` with the same site, seed and broker, in
+    another process or on another machine. Stops on Ctrl-C or SIGTERM.
+    """
+    from .serve.site import load_site
+
+    cfg = settings(ctx, seed=seed)
+    loaded = load_site(site)
+    options = _wan_options(wan)
+    if options is None:
+        raise BadInput("--wan is required: the broker the DCC side (`s1bench serve --wan`) uses")
+    from .serve.clock import ScaledClock
+
+    clock = ScaledClock(speed)
+    return clock.run(_hubs(loaded, options, cfg.seed, clock))
+
+
+async def _hubs(site: Any, wan: dict[str, Any], seed: int, clock: Any) -> int:
+    from s1bench.emulator.wan_mqtt import HubEndpoint, WanError
+
+    from .builder import build_installation, resolve_dmc
+
+    installations = {}
+    for index, entry in enumerate(site.installations):
+        inst = build_installation(resolve_dmc(entry.dmc), clock, seed=seed, index=index,
+                                  enrolled=entry.migrated, euis=entry.devices)
+        inst.start()
+        installations[inst.hub_eui] = inst
+    endpoint = HubEndpoint(installations, **wan)
+    try:
+        await endpoint.start()
+    except WanError as exc:
+        raise BadInput(str(exc)) from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    _say(f"s1bench hubs: site {site.id}, {len(installations)} hub(s), seed {seed}; head-end "
+         f"WAN on MQTT broker {wan['host']}:{wan['port']}, site {wan['site']}")
+    for eui, inst in installations.items():
+        _say(f"  hub {eui} ({inst.dmc_id}, {len(inst.labels) - 1} device(s))")
+    _say("ready")
+    try:
+        await stop.wait()
+    finally:
+        await endpoint.aclose()
+        for inst in installations.values():
+            inst.medium.close()
+    _say(f"stopped: {endpoint.commands} head-end command(s) carried out")
     sys.stdout.flush()
     return EXIT_OK

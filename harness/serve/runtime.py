@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from s1bench.emulator.headend import Alert, eui64_int
+from s1bench.emulator.headend import Alert, Command, eui64_int
 from s1bench.emulator.installation import LATE_JOINERS, Installation
 
 from ..dcc import DccRole
@@ -205,6 +205,9 @@ class SiteRuntime:
     emit: Callable[[Outcome], None]
     seed: int = 0
     speed: float = 1.0
+    #: The head-end WAN over MQTT (options of :class:`~s1bench.emulator.wan_mqtt.HeadEnd`):
+    #: the hubs run in another process (`s1bench hubs`); None keeps them in this one.
+    wan: dict[str, Any] | None = None
     clock: ScaledClock = field(init=False)
     roles: list[_ServedRole] = field(default_factory=list, init=False)
     setup: list[str] = field(default_factory=list, init=False)
@@ -219,6 +222,7 @@ class SiteRuntime:
                                         daemon=True)
         self._by_eui: dict[str, _ServedRole] = {}
         self._tokens = iter(range(1, 2**63))
+        self._head_end: Any = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -260,6 +264,8 @@ class SiteRuntime:
             await self._stop.wait()
         finally:
             self._close()
+            if self._head_end is not None:
+                await self._head_end.aclose()
 
     def _close(self) -> None:
         for role in self.roles:
@@ -270,13 +276,25 @@ class SiteRuntime:
 
         from ..builder import build_installation, resolve_dmc
 
+        if self.wan is not None:
+            from s1bench.emulator.wan_mqtt import HeadEnd
+
+            self._head_end = HeadEnd(**self.wan)
+            await self._head_end.start()
         seen: set[str] = set()
         for index, entry in enumerate(self.site.installations):
             spec = resolve_dmc(entry.dmc)
             inst = build_installation(spec, self.clock, seed=self.seed, index=index,
                                       enrolled=entry.migrated, euis=entry.devices)
-            inst.start()
-            role = _ServedRole(inst, spec.dcc_quirks, seed=self.seed)
+            served: Any = inst
+            if self._head_end is None:
+                inst.start()
+            else:
+                from s1bench.emulator.wan_mqtt import RemoteInstallation
+
+                # The DCC's registration data; the real hub is across the WAN.
+                served = RemoteInstallation(inst, self._head_end)
+            role = _ServedRole(served, spec.dcc_quirks, seed=self.seed)
             role.bind(entry.name, self.emit, self.site.replay_check, seen)
             self._relay_device_alerts(inst, entry.name)
             self.roles.append(role)
@@ -316,7 +334,7 @@ class SiteRuntime:
         waiting = {eui for eui, (_, response) in added.items() if response.ok}
         deadline = self.clock.monotonic() + SETUP_JOIN_PERIOD + 10
         while waiting and self.clock.monotonic() < deadline:
-            waiting = {eui for eui in waiting if inst.hub.short_of(eui64_int(eui)) is None}
+            waiting = await self._not_joined(inst, waiting)
             if waiting:
                 await asyncio.sleep(0.5)
         for eui, (device_type, response) in added.items():
@@ -327,6 +345,19 @@ class SiteRuntime:
             else:
                 outcome = "joined"
             self.setup.append(f"{entry.name}: {device_type} {eui} {outcome}")
+
+    async def _not_joined(self, inst: Any, euis: set[str]) -> set[str]:
+        """Which of ``euis`` the hub's device log does not show joined yet.
+
+        Across the WAN the log is the hub's, read with a head-end command (as the
+        DCC would); in process it is read directly.
+        """
+        if self._head_end is None:
+            return {eui for eui in euis if inst.hub.short_of(eui64_int(eui)) is None}
+        outcome = await inst.execute(Command("read_device_log", inst.hub_eui))
+        joined = {entry["DeviceID"] for entry in outcome.data.get("DeviceLog", [])
+                  if entry.get("Joined")}
+        return euis - joined
 
     def _relay_device_alerts(self, inst: Installation, name: str) -> None:
         sink = inst.hub.alert_sink
