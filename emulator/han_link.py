@@ -33,6 +33,24 @@ class HanEvents(Protocol):
         ...
 
 
+class HanSecurityEvents(HanEvents, Protocol):
+    """What a hub with a CHF device log adds, for a link that checks NWK security itself.
+
+    s1bench's own coordinator (see :mod:`~s1bench.emulator.han_guard`) asks
+    these when its events have them; a dongle's firmware checks frames
+    itself and reports nothing of it (``hil.radio`` binds plain HanEvents),
+    and the emulated NCP's host keeps its own device log.
+    """
+
+    def in_device_log(self, ieee: int) -> bool:
+        """Whether a secured frame from ``ieee`` may be acted on: it is in the device log."""
+        ...
+
+    def security_event(self, event_id: int, detail: str) -> None:
+        """A secured frame was dropped (``event_id`` a GBCS alert code): log it as security."""
+        ...
+
+
 class HanLink(Protocol):
     """What the hub asks of the HAN.
 

@@ -147,6 +147,14 @@ class CommsHub:
         entry = self.device_log.get(ieee)
         return entry.short if entry and entry.joined else None
 
+    def in_device_log(self, ieee: int) -> bool:
+        """HanSecurityEvents: the CHF acts only on frames from devices in its log."""
+        return ieee in self.device_log
+
+    def security_event(self, event_id: int, detail: str) -> None:
+        """HanSecurityEvents: the HAN dropped a secured frame; it goes in the security log."""
+        self._log(event_id, detail, security=True)
+
     def _log(self, event_id: int, data: str, security: bool = False) -> None:
         target = self.security_log if security else self.event_log
         target.append((se.LOG_SECURITY if security else se.LOG_GENERAL, event_id,

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar, overload
 import structlog
 from construct import ConstructError
 
-from . import aps, mac, mmo, nwk, zcl, zdo
+from . import aps, han_guard, mac, mmo, nwk, zcl, zdo
 from .codec_errors import CodecError
 from .medium import BROADCAST, Medium
 
@@ -87,6 +87,7 @@ class HanNode:
     __slots__ = (
         "_aps_counter",
         "_frame_counter",
+        "_lazy_rx_counters",
         "_mac_seq",
         "_nwk_seq",
         "_zcl_seq",
@@ -102,6 +103,10 @@ class HanNode:
     )
 
     device_type = "NODE"
+
+    #: NWK incoming frame counters per sender (see han_guard), made on the first secured frame.
+    rx_counters: LazySlot[han_guard.IncomingCounters] = LazySlot(
+        han_guard.IncomingCounters.for_node)
 
     def __init__(self, ieee: int, short: int, pan: int, medium: Medium, clock: Any,
                  extended_pan: int = 0) -> None:
@@ -192,6 +197,8 @@ class HanNode:
             a = aps.decode(n.payload, None)
             if isinstance(a, aps.ApsCommand):
                 return
+            if not han_guard.admit(self, n, a):
+                return
             if a.profile == aps.PROFILE_ZDP:
                 self.on_zdo(n.src, zdo.ZdoMessage.decode(a.cluster, a.payload))
             else:
@@ -202,6 +209,7 @@ class HanNode:
             self.medium.stats.malformed += 1
             log.warning("frame dropped", node=f"{self.ieee:016X}", layer=exc.layer,
                         offset=exc.offset, reason=exc.reason)
+            han_guard.mic_failed(self, exc, frame)
         except PAYLOAD_ERRORS as exc:
             # A well-formed frame whose command payload is short or garbled: drop
             # it as a radio would, and count it, rather than crash the actor.

@@ -42,6 +42,14 @@ class Alerts(_Strict):
     """Count only the alerts of the last N seconds of virtual time."""
 
 
+def _alert_code(code: str) -> str:
+    """Four hex digits, upper case: how a 6.13 read writes an EventCode."""
+    text = str(code).strip().upper().removeprefix("0X")
+    if len(text) != 4 or any(c not in "0123456789ABCDEF" for c in text):
+        raise ValueError(f"{code!r} is not a 4-digit hex alert code (such as 8F53)")
+    return text
+
+
 class Expect(_Strict):
     """What must hold after the step; an unmet expectation fails the step."""
 
@@ -57,6 +65,12 @@ class Expect(_Strict):
     """Device (such as $PPMID) the CHF's device log must show as joined."""
     reason: str | None = None
     """Words the response's reason must contain: a rejection for another fault is no pass."""
+    acted_on: bool | None = None
+    """han_inject: whether the target carried the hostile command out (read over the head-end:
+    supply status for a meter, alerts relayed for the CHF); false for every HAN negative."""
+    security_log: Annotated[str, AfterValidator(_alert_code)] | None = None
+    """han_inject: GBCS alert code (hex, such as 8F53) one new entry of the target's security
+    log must carry, read with SRV 6.13."""
 
     @model_validator(mode="before")
     @classmethod
@@ -67,6 +81,24 @@ class Expect(_Strict):
             known = ", ".join(cls.model_fields)
             raise ValueError(f"unknown expectation {unknown[0]!r} (known: {known})")
         return data
+
+
+#: The hostile frames a han_inject step can send (s1bench.emulator.han_hostile.KINDS).
+HanKind = Literal["bad_mic", "wrong_network_key", "unknown_device", "replayed_counter"]
+#: The Smart Energy commands a hostile frame can carry, and the device types that take each.
+HAN_COMMANDS: dict[str, tuple[str, ...]] = {"disable_supply": ("ESME", "GSME"),
+                                            "publish_alert": ("CHF",)}
+
+
+class HanInject(_Strict):
+    """A hostile frame on the installation's HAN, from an outsider in radio range."""
+
+    kind: HanKind
+    """bad_mic (tampered), wrong_network_key, unknown_device (an outsider holding the network
+    key, not in the CHF device log) or replayed_counter (a frame the target accepted, resent)."""
+    command: Literal["disable_supply", "publish_alert"] | None = None
+    """What it asks: disable_supply (Change Supply, to a meter) or publish_alert (a Publish
+    Event, to the CHF); unset, whichever the step's device takes."""
 
 
 class AlertsExpect(Expect):
@@ -111,6 +143,22 @@ class _StepKeys(_Strict):
         srv = getattr(self, "srv", None)
         if srv is not None and self.device not in SRVS[srv].targets:
             raise ValueError(f"SRV {srv} does not apply to a {self.device}")
+        inject = getattr(self, "han_inject", None)
+        if inject is None:
+            if self.expect.acted_on is not None or self.expect.security_log is not None:
+                raise ValueError("expect.acted_on and expect.security_log belong to han_inject "
+                                 "steps: another step would not check them")
+            return self
+        takes = [c for c, devices in HAN_COMMANDS.items() if self.device in devices]
+        if not takes:
+            raise ValueError(f"han_inject aims at a device that takes a hostile command "
+                             f"(ESME, GSME or CHF), not a {self.device}")
+        if inject.command is not None and inject.command not in takes:
+            raise ValueError(f"a {self.device} does not take {inject.command} (it takes "
+                             f"{', '.join(takes)})")
+        if self.expect.acted_on is None and self.expect.security_log is None:
+            raise ValueError("a han_inject step checks nothing without expect.acted_on or "
+                             "expect.security_log")
         return self
 
 
@@ -130,6 +178,11 @@ STEP_KINDS: dict[str, tuple[Any, str]] = {
         Literal[True],
         "One test per SRV s1bench carries out on the DMC: each bounded parameter out of range "
         "(E12) and a user whose role may not send it (E2).",
+    ),
+    "han_inject": (
+        HanInject,
+        "Put a hostile frame on the HAN to the step's device (emulator only), then read over "
+        "the head-end whether it was acted on and what the device's security log gained.",
     ),
 }
 #: Keys a kind narrows beyond what any step may carry.

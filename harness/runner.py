@@ -511,6 +511,10 @@ async def _run_step(ctx: _Ctx, step: Step, spec: DmcSpec, seed: int
                     or _new_issue(f"NEW-{step.value}", f"SRV {step.value} failed"))
             issue = {**meta, "evidence": "; ".join(failures)}
         return ("fail" if failures else "pass"), fields, failures, issue
+    if step.kind == "han_inject":
+        from .han_inject import run_han_inject
+
+        return await run_han_inject(ctx, step, spec)
     raise ValueError(f"step kind {step.kind} is run elsewhere")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -250,8 +251,18 @@ class Outsider:
     def frame_received(self, frame: bytes) -> None: ...
 
 
+#: Each frame a fresh NWK counter: a repeated one is a replay the receiver drops (han_guard)
+#: before its payload is read, so the payload fault under test would go unseen.
+_COUNTERS = itertools.count(900)
+#: The sender the faulty frames claim: the GSME of seed 2's installation, in the device
+#: log (else the hub drops them unread). Not the ESME: counters this far ahead of its own
+#: would leave the real ESME's frames stale, and the tests still read the ESME afterwards.
+_SENDER = 0x00DB120000000002
+
+
 def secured(key: bytes, payload: bytes, *, src: int = 0x0001, dst: int = 0x0000,
-            ieee: int = 0x00DB120000000001, counter: int = 900) -> bytes:
+            ieee: int = _SENDER, counter: int | None = None) -> bytes:
+    counter = next(_COUNTERS) if counter is None else counter
     n = nwk.NwkFrame(nwk.FRAME_DATA, dst, src, 30, 1, payload, src_ieee=ieee, secured=True,
                      frame_counter=counter, sec_source=ieee)
     return mac.MacFrame(1, 0x1000, dst, src, n.encode(key)).encode()

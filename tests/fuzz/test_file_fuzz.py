@@ -117,7 +117,7 @@ def test_packs_load_or_raise_pack_error(document: bytes, scratch: Path) -> None:
         assert test.name and test.steps
         for step in test.steps:
             assert step.kind in ("srv", "migrate", "wait", "reproduce", "each_srv", "check",
-                                 "each_srv_negative")
+                                 "each_srv_negative", "han_inject")
 
 
 # --------------------------------------------------------------------------- catalogue
