@@ -2,7 +2,10 @@
 
 Every device and the hub are HanNodes. A node turns "send this ZCL command
 to that device" into real 802.15.4 / NWK / APS / ZCL bytes on the medium,
-and turns received bytes back into a call to ``on_zcl`` / ``on_zdo``. A
+and turns received bytes back into a call to ``on_zcl`` / ``on_zdo``.
+Smart Energy unicasts are APS-secured with the link key the two ends share
+and acknowledged with an APS ack (secured the same way); an SE frame that
+arrives in the clear or under another key is refused, as SE requires. A
 frame that fails to decode is counted and logged with its layer and offset
 (never with key material) and dropped, as a radio would.
 """
