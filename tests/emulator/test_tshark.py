@@ -305,6 +305,8 @@ def test_the_hub_requests_a_tunnel_before_transfer_data(rows) -> None:
     assert response["zbee_zcl_se.tun.cmd.srv_tx.id"] == "0x00"  # Request Tunnel Response
     tunnel_id = response["zbee_zcl_se.tun.tunnel_id"]
     assert tunnel[first_transfer]["zbee_zcl_se.tun.tunnel_id"] == tunnel_id
+    # A manufacturer-defined protocol: Wireshark never takes the data for GBCS.
+    assert not any("gbcs" in r["frame.protocols"] for r in rows)
 
 
 def test_without_link_keys_se_payloads_stay_sealed(session: Session) -> None:
