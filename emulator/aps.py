@@ -1,9 +1,11 @@
 """ZigBee APS frames: data, acknowledgements and commands (ZigBee spec 2.2.5).
 
-s1bench's own traffic is unsecured-at-APS data frames (the NWK layer
-secures them) and the Transport Key command, secured at APS with the
-key-transport key (HMAC-MMO of the install-code link key, key id 2) as
-ZigBee PRO does; that data frame is decoded with one ``struct`` call. A
+s1bench's own traffic is data frames under NWK security, with Smart Energy
+unicasts also APS-secured with the link key (key id 0, see
+:func:`link_secured`) and acknowledged by APS acks secured the same way; ZDP
+frames and broadcasts are unsecured at APS and decoded with one ``struct``
+call. The Transport Key command is secured at APS with the key-transport key
+(HMAC-MMO of the install-code link key, key id 2) as ZigBee PRO does. A
 bench capture also holds APS acks, other APS commands, group-addressed data,
 frames secured with a link key (key id 0) or the key-load key (3), and the
 extended header of fragmented transfers, so :func:`decode` reads them all.
@@ -62,8 +64,20 @@ COMMAND_NAMES = {
 
 PROFILE_ZDP = 0x0000
 PROFILE_SE = 0x0109
+#: Smart Energy clusters carried under NWK security alone. SE 1.x requires APS
+#: security with the link key on its cluster traffic (link keys are optional in
+#: ZigBee PRO, required in SE); Key Establishment is the exception, as it runs
+#: before the link key it agrees exists. ZDP (profile 0) is never APS-secured.
+NWK_ONLY_SE_CLUSTERS = frozenset({0x0800})
+
+
+def link_secured(profile: int, cluster: int) -> bool:
+    """Whether a unicast on this profile and cluster travels APS-secured with the link key."""
+    return profile == PROFILE_SE and cluster not in NWK_ONLY_SE_CLUSTERS
 
 _FC_SECURITY = 0x20
+#: The APS frame control bit saying the frame is APS-secured (2.2.5.1.1).
+FC_SECURITY = _FC_SECURITY
 _FC_ACK_REQUEST = 0x40
 _FC_ACK_FORMAT = 0x10
 _FC_EXT_HEADER = 0x80

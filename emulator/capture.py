@@ -2,8 +2,11 @@
 
 Frames are written with link type 195 (IEEE 802.15.4 with FCS) and virtual
 timestamps, so a seven-day scenario opens in Wireshark with its real
-spacing. The key file lists the network key (and any install-code link keys)
-in Wireshark's ``zigbee_pc_keys`` UAT format; :func:`tshark_key_args` turns
+spacing. The key file lists the network key, the install-code link keys of
+joiners and every device's agreed SE link key (key_agreement.py) in
+Wireshark's ``zigbee_pc_keys`` UAT format. That table names no device pair:
+Wireshark tries each of its keys on an APS-secured frame (the extended nonce
+gives the sender), so one line per key is enough; :func:`tshark_key_args` turns
 it into the ``-o`` options tshark needs to decrypt. The pcap and key file are
 test artefacts: they hold keys on purpose and must never be attached to a
 report.

@@ -5,7 +5,11 @@ short address 0x0000 that turns the hub's requests into real NWK/APS/ZCL
 bytes on a medium. As trust centre it answers an unsecured rejoin from a
 device whose install-code link key it holds, while joining is permitted,
 with a Rejoin Response and then the network key in an APS Transport Key
-sealed with the key-transport key. The emulated NCP (``s1bench.hil.ncp``)
+sealed with the key-transport key. Its key table holds each device's APS
+link key: the install-code key until the device's (modelled) key
+establishment, the agreed key after it (key_agreement.py); Smart Energy
+frames to and from a device are secured with it, and a device gone from the
+table can no longer be read or written. The emulated NCP (``s1bench.hil.ncp``)
 reuses it unchanged, so a dongle's joins run through the same code as the
 emulated hub's.
 """
@@ -16,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from . import aps, mmo, nwk, zcl, zdo
+from . import aps, key_agreement, mmo, nwk, se, zcl, zdo
 from .devices import CHF
 from .han_link import HanEvents
 from .node import COORDINATOR, HanNode
@@ -38,6 +42,10 @@ class HanCoordinator(HanNode):
         self.permit_until = 0.0
         self._events: HanEvents | None = None
         self._keys: dict[int, bytes] = {}
+        #: APS link keys for SE traffic, by EUI-64: install-code key, then the agreed one.
+        self._link_keys: dict[int, bytes] = {}
+        #: Short address -> EUI-64, a cache over ``_shorts`` (see link_key_at).
+        self._ieee_at: dict[int, int] = {}
         self._shorts: dict[int, int] = {}
         self._next_short = FIRST_JOINER_SHORT
 
@@ -63,9 +71,29 @@ class HanCoordinator(HanNode):
 
     def add_link_key(self, ieee: int, link_key: bytes) -> None:
         self._keys[ieee] = link_key
+        self._link_keys[ieee] = link_key
+
+    def enrol(self, ieee: int, short: int, link_key: bytes) -> None:
+        """A device on the network before the run, with the link key it agreed then."""
+        self.keep_address(ieee, short)
+        self._link_keys[ieee] = link_key
+
+    def link_key_at(self, short: int) -> bytes | None:
+        ieee = self._ieee_at.get(short)
+        if ieee is None or self._shorts.get(ieee) != short:
+            ieee = next((i for i, s in self._shorts.items() if s == short), None)
+            if ieee is None:
+                return None
+            self._ieee_at[short] = ieee
+        return self._link_keys.get(ieee)
+
+    def link_keys(self) -> list[bytes]:
+        """Every APS link key held (for decoding this HAN's own frames, never for logs)."""
+        return list(self._link_keys.values())
 
     def remove_device(self, ieee: int, short: int | None) -> None:
         self._keys.pop(ieee, None)
+        self._link_keys.pop(ieee, None)
         # A device added again later is a new joiner and gets a new address.
         self._shorts.pop(ieee, None)
         if short is not None:
@@ -108,5 +136,29 @@ class HanCoordinator(HanNode):
             self._events.device_joined(message.fields["ieee"], message.fields["nwk"])
 
     def on_zcl(self, src: int, cluster: int, frame: zcl.ZclFrame) -> None:
+        if cluster == se.KEY_ESTABLISHMENT:
+            self._establish_key(src, frame)
+            return
         if self._events is not None:
             self._events.zcl_received(src, cluster, frame)
+
+    def _establish_key(self, src: int, frame: zcl.ZclFrame) -> None:
+        """Answer a joined device's Initiate Key Establishment Request (modelled CBKE).
+
+        The certificate names the device; it must hold an install-code key in
+        the table and sit at the address it sends from. Both sides then use
+        the agreed key: the response itself still goes under NWK security only.
+        """
+        if frame.direction != zcl.TO_SERVER or frame.command != se.KE_INITIATE_REQUEST:
+            return
+        ieee = key_agreement.certificate_subject(se.KE_INITIATE.parse(frame.payload).identity)
+        install_key = self._keys.get(ieee) if ieee is not None else None
+        if ieee is None or install_key is None or self._shorts.get(ieee) != src:
+            return  # not a device this trust centre let in: no key to agree
+        self.send_zcl(src, se.KEY_ESTABLISHMENT, zcl.ZclFrame(
+            zcl.TYPE_CLUSTER, zcl.TO_CLIENT, frame.seq, se.KE_INITIATE_RESPONSE,
+            se.KE_INITIATE.build({"suite": 1, "ephemeral_data_generate_time": 10,
+                                  "confirm_key_generate_time": 10,
+                                  "identity": key_agreement.certificate(self.ieee)}),
+            disable_default_response=True))
+        self._link_keys[ieee] = key_agreement.agreed_link_key(ieee, self.ieee, install_key)

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from . import aps, mgmt, mmo, nwk, se, zcl, zdo
+from . import aps, key_agreement, mgmt, mmo, nwk, se, zcl, zdo
 from .meter_logs import LogsMixin
 from .meter_tariff import TariffMixin
 from .node import COORDINATOR, HanNode, LazySlot
@@ -97,8 +97,9 @@ class Device(HanNode):
 
     __slots__ = ("_join_backoff", "_join_draws", "_join_handle", "_lazy_alerts_enabled",
                  "_lazy_credentials", "_lazy_event_log", "_lazy_messages", "_lazy_quirk_memory",
-                 "_lazy_security_log", "_lazy_services", "_link_ktk", "_rng", "_rng_seed",
-                 "clock_offset", "dumb", "enrolled", "info", "install_code", "peer_lookup")
+                 "_lazy_security_log", "_lazy_services", "_lazy_tunnels", "_link_ktk", "_rng",
+                 "_rng_seed", "_tunnel_seq", "clock_offset", "dumb", "enrolled", "info",
+                 "install_code", "link_key", "peer_lookup")
 
     #: Made on first use (see LazySlot): what most idle devices never touch.
     event_log: LazySlot[list[tuple[int, int, int, str]]] = LazySlot(lambda d: [])
@@ -109,6 +110,8 @@ class Device(HanNode):
     quirk_memory: LazySlot[dict[str, Any]] = LazySlot(lambda d: {})
     #: Credential slots: role -> fingerprint of the certificate in the slot.
     credentials: LazySlot[dict[str, str]] = LazySlot(lambda d: initial_credentials(d.ieee))
+    #: Open Tunneling cluster tunnels: tunnel id -> the client's short address.
+    tunnels: LazySlot[dict[int, int]] = LazySlot(lambda d: {})
 
     device_type = "DEVICE"
 
@@ -130,6 +133,10 @@ class Device(HanNode):
         self.install_code: bytes | None = None
         self._join_handle: Any = None
         self._link_ktk: bytes | None = None
+        #: The APS link key shared with the trust centre (key_agreement.py); None: none yet.
+        self.link_key: bytes | None = None
+        #: The last tunnel id handed out; kept across resets (NV), so ids are not reused.
+        self._tunnel_seq = 0
         self.peer_lookup: Any = None
 
     # ---- seeded generator and credentials, built on first use ---------------
@@ -179,7 +186,38 @@ class Device(HanNode):
         if (message.cluster == zdo.MGMT_LEAVE_REQ and message.fields["ieee"] == self.ieee
                 and message.fields.get("flags", 0) & 0x80):
             self.dumb = False
+            self.reset_tunnels()
             self.log_event(0x8F20, "device reset by the hub")
+
+    # ---- link key with the trust centre (key_agreement.py) -----------------
+    def link_key_at(self, short: int) -> bytes | None:
+        return self.link_key if short == COORDINATOR else None
+
+    def start_key_establishment(self) -> None:
+        """Just joined with the install-code key: agree the SE link key with the trust centre.
+
+        The install-code key secures SE traffic until the trust centre answers
+        the Initiate Key Establishment Request (the modelled CBKE).
+        """
+        if self.install_code is None:
+            return
+        self.link_key = mmo.link_key_from_install_code(self.install_code)
+        self.send_zcl(COORDINATOR, se.KEY_ESTABLISHMENT, zcl.ZclFrame(
+            zcl.TYPE_CLUSTER, zcl.TO_SERVER, self.next_zcl_seq(), se.KE_INITIATE_REQUEST,
+            se.KE_INITIATE.build({"suite": 1, "ephemeral_data_generate_time": 10,
+                                  "confirm_key_generate_time": 10,
+                                  "identity": key_agreement.certificate(self.ieee)})))
+
+    def _key_established(self, frame: zcl.ZclFrame) -> None:
+        """The trust centre's Initiate Key Establishment Response: switch to the agreed key."""
+        if self.install_code is None or frame.command != se.KE_INITIATE_RESPONSE:
+            return
+        trust_centre = key_agreement.certificate_subject(
+            se.KE_INITIATE.parse(frame.payload).identity)
+        if trust_centre is None:
+            return
+        self.link_key = key_agreement.agreed_link_key(
+            self.ieee, trust_centre, mmo.link_key_from_install_code(self.install_code))
 
     # ---- logs ------------------------------------------------------------
     def _zigbee_now(self) -> int:
@@ -205,6 +243,10 @@ class Device(HanNode):
 
     # ---- ZCL dispatch ----------------------------------------------------
     def on_zcl(self, src: int, cluster: int, frame: zcl.ZclFrame) -> None:
+        if cluster == se.KEY_ESTABLISHMENT and src == COORDINATOR and \
+                frame.direction == zcl.TO_CLIENT:
+            self._key_established(frame)
+            return
         if self.dumb:
             return
         if frame.frame_type == zcl.TYPE_GLOBAL:
@@ -311,8 +353,39 @@ class Device(HanNode):
                    se.publish_event_log(events, total=len(source)))
 
     # ---- Tunneling: s1bench management operations --------------------------
+    def cmd_0704_00(self, src: int, frame: zcl.ZclFrame) -> None:
+        """Request Tunnel: open one for s1bench's operations (mgmt.py), one per client."""
+        req = se.REQUEST_TUNNEL.parse(frame.payload)
+        tunnel = se.NO_TUNNEL
+        if req.protocol_id != mgmt.PROTOCOL_ID or req.manufacturer_code != mgmt.MANUFACTURER_CODE:
+            status = se.TUNNEL_PROTOCOL_NOT_SUPPORTED
+        elif req.flow_control:
+            status = se.TUNNEL_FLOW_CONTROL_NOT_SUPPORTED
+        else:
+            status = se.TUNNEL_SUCCESS
+            tunnels = self.tunnels
+            for old in [t for t, client in tunnels.items() if client == src]:
+                del tunnels[old]  # the client's earlier tunnel: it asks again when it lost it
+            self._tunnel_seq = self._tunnel_seq % (se.NO_TUNNEL - 1) + 1
+            tunnel = self._tunnel_seq
+            tunnels[tunnel] = src
+        self.reply(src, se.TUNNELING, frame, se.TUN_REQUEST_TUNNEL_RESPONSE,
+                   se.REQUEST_TUNNEL_RESPONSE.build({
+                       "tunnel_id": tunnel, "status": status,
+                       "max_incoming_transfer_size": mgmt.MAX_TRANSFER}))
+
+    def reset_tunnels(self) -> None:
+        """A reset closes every tunnel (they live in RAM); clients must ask again."""
+        self.tunnels = {}
+
     def cmd_0704_02(self, src: int, frame: zcl.ZclFrame) -> None:
         tunnel, data = se.parse_transfer_data(frame.payload)
+        client = self.tunnels.get(tunnel)
+        if client != src:
+            status = se.TRANSFER_NO_SUCH_TUNNEL if client is None else se.TRANSFER_WRONG_DEVICE
+            self.reply(src, se.TUNNELING, frame, se.TUN_TRANSFER_DATA_ERROR_TO_CLIENT,
+                       se.TRANSFER_DATA_ERROR.build({"tunnel_id": tunnel, "status": status}))
+            return
         if not data:
             return
         op, body = data[0], data[1:]
@@ -439,6 +512,7 @@ class Device(HanNode):
                 broadcast_to=nwk.RX_ON_WHEN_IDLE)
             log.info("device joined", device=self.device_type, ieee=f"{self.ieee:016X}",
                      short=f"{self.short:04X}")
+            self.start_key_establishment()
 
 
 class Meter(TariffMixin, LogsMixin, Device):

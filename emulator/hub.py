@@ -53,6 +53,8 @@ class LogEntry:
     short: int | None = None
     link_key: bytes | None = None
     joined: bool = False
+    #: The Tunneling cluster tunnel the device opened for the hub (hub_services._tunnel).
+    tunnel: int | None = None
 
 
 class CommsHub:
@@ -352,6 +354,7 @@ class CommsHub:
         if short is None:
             return False
         self.link.reset_device(ieee, short)
+        self.device_log[ieee].tunnel = None  # a reset closes the device's tunnels
         return True
 
     def remove_from_log(self, ieee: int) -> bool:

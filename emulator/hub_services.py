@@ -61,15 +61,55 @@ async def _write(hub: CommsHub, ieee: int, cluster: int, records: list[tuple[int
         raise _refused(f"{what} not accepted (ZCL status {failures[0][0]:#04x})", failures[0][0])
 
 
+async def _request_tunnel(hub: CommsHub, ieee: int) -> int:
+    """Ask the device for a tunnel for s1bench's operations (SE 1.x Request Tunnel)."""
+    answer = await hub.exchange(ieee, se.TUNNELING, zcl.TYPE_CLUSTER, se.TUN_REQUEST_TUNNEL,
+                                se.REQUEST_TUNNEL.build({
+                                    "protocol_id": mgmt.PROTOCOL_ID,
+                                    "manufacturer_code": mgmt.MANUFACTURER_CODE,
+                                    "flow_control": 0,
+                                    "max_incoming_transfer_size": mgmt.MAX_TRANSFER}))
+    if answer.frame_type != zcl.TYPE_CLUSTER or answer.command != se.TUN_REQUEST_TUNNEL_RESPONSE:
+        raise _refused("the device opens no tunnel (Request Tunnel not supported)")
+    r = se.REQUEST_TUNNEL_RESPONSE.parse(answer.payload)
+    if r.status != se.TUNNEL_SUCCESS:
+        raise _refused("tunnel refused: " + se.TUNNEL_STATUS_TEXT.get(r.status,
+                                                                     f"status {r.status}"))
+    entry = hub.device_log.get(ieee)
+    if entry is not None:
+        entry.tunnel = r.tunnel_id
+    return int(r.tunnel_id)
+
+
 async def _tunnel(hub: CommsHub, ieee: int, op: int, data: bytes) -> tuple[int, bytes]:
-    """One management operation: (status, data), whatever the status."""
-    answer = await hub.exchange(ieee, se.TUNNELING, zcl.TYPE_CLUSTER,
-                                se.TUN_TRANSFER_DATA_TO_SERVER,
-                                se.transfer_data(mgmt.TUNNEL_ID, mgmt.request(op, data)))
-    _, reply = se.parse_transfer_data(answer.payload)
-    if len(reply) < 2 or reply[0] != op | mgmt.RESPONSE:
-        raise _refused("malformed management response")
-    return reply[1], reply[2:]
+    """One management operation: (status, data), whatever the status.
+
+    It runs in the device's tunnel, requested before the first operation and
+    again when the device has lost it (a reset, or Transfer Data Error 'no
+    such tunnel' for the one the hub holds).
+    """
+    for _ in range(2):
+        entry = hub.device_log.get(ieee)
+        tunnel = entry.tunnel if entry is not None else None
+        if tunnel is None:
+            tunnel = await _request_tunnel(hub, ieee)
+        answer = await hub.exchange(ieee, se.TUNNELING, zcl.TYPE_CLUSTER,
+                                    se.TUN_TRANSFER_DATA_TO_SERVER,
+                                    se.transfer_data(tunnel, mgmt.request(op, data)))
+        if answer.frame_type == zcl.TYPE_CLUSTER and \
+                answer.command == se.TUN_TRANSFER_DATA_ERROR_TO_CLIENT:
+            error = se.TRANSFER_DATA_ERROR.parse(answer.payload)
+            if entry is not None:
+                entry.tunnel = None
+            if error.status == se.TRANSFER_NO_SUCH_TUNNEL:
+                continue
+            raise _refused("tunnel transfer refused: " + se.TRANSFER_STATUS_TEXT.get(
+                error.status, f"status {error.status}"))
+        _, reply = se.parse_transfer_data(answer.payload)
+        if len(reply) < 2 or reply[0] != op | mgmt.RESPONSE:
+            raise _refused("malformed management response")
+        return reply[1], reply[2:]
+    raise _refused("the device lost the tunnel again as soon as it was opened")
 
 
 async def _mgmt(hub: CommsHub, ieee: int, op: int, data: bytes = b"") -> bytes:

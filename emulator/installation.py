@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import mmo
+from . import key_agreement, mmo
 from .capture import CaptureTap
 from .coordinator import HanCoordinator
 from .devices import CHF, DEVICE_CLASSES, Device, DeviceInfo
@@ -160,7 +160,10 @@ class Installation:
                 self.hub.enrol_joined(ieee, device_type, short)
             self.labels[eui] = Label(eui, device_type, code)
             if capture is not None and code is not None:
-                capture.add_key(mmo.link_key_from_install_code(code), f"link key {eui}")
+                install_key = mmo.link_key_from_install_code(code)
+                capture.add_key(install_key, f"link key {eui}")
+                capture.add_key(key_agreement.agreed_link_key(ieee, hub_ieee, install_key),
+                                f"agreed link key {eui}")
             if medium is None:
                 if code is None:
                     short += 1
@@ -173,6 +176,13 @@ class Installation:
                 device.short = join_short
             else:
                 device.network_key = network_key
+                # Its key establishment ran at commissioning: both ends hold the agreed key.
+                device.link_key = key_agreement.commissioned_link_key(
+                    f"link-key:{seed}:{index}:{device_type}")
+                if isinstance(link, HanCoordinator):
+                    link.enrol(ieee, short, device.link_key)
+                if capture is not None:
+                    capture.add_key(device.link_key, f"agreed link key {eui}")
                 self.hub.enrol_joined(ieee, device_type, short)
                 short += 1
             device.peer_lookup = short_of

@@ -7,6 +7,12 @@ real ZigBee that Wireshark dissects. Op codes start at 0x10 so Wireshark's
 GBCS heuristic (0x01 GET, 0x02 GET-RESPONSE, 0x03 PUT) does not misread them;
 a capture shows them as Tunneling "Transfer Data" with raw data.
 
+The operations run in a tunnel the hub asks each device for (Request Tunnel,
+SE 1.x Tunneling) with ProtocolID 200, the first of the manufacturer-defined
+ids (200-254; 0-6 name DLMS/COSEM, IEC 61107, ANSI C12, M-Bus, SML,
+ClimateTalk and GB-HRGP), and :data:`MANUFACTURER_CODE`, so the tunnel can
+never be taken for a GB-HRGP (GBCS) one.
+
 Credentials travel as a SHA-256 digest of the certificate, never as key
 material: what a device holds is identified by a fingerprint.
 """
@@ -38,7 +44,13 @@ ROLES = {"Supplier": 1, "NetworkOperator": 2, "ACB": 3, "Recovery": 4, "Root": 5
 #: The slots a SMETS1 device is built with; others appear when first written.
 INITIAL_ROLES = ("Supplier", "NetworkOperator", "ACB")
 ROLE_NAMES = {v: k for k, v in ROLES.items()}
-TUNNEL_ID = 0x0001
+#: Request Tunnel's ProtocolID for s1bench's operations: manufacturer-defined.
+PROTOCOL_ID = 200
+#: The manufacturer code sent with it: a test code (Matter keeps 0xFFF1-0xFFF4 for test
+#: vendors), chosen so as not to claim a real vendor's ZigBee code.
+MANUFACTURER_CODE = 0xFFF1
+#: The largest Transfer Data either side takes (both say so in the tunnel exchange).
+MAX_TRANSFER = 128
 
 
 def request(op: int, data: bytes = b"") -> bytes:

@@ -2,7 +2,10 @@
 
 Every device and the hub are HanNodes. A node turns "send this ZCL command
 to that device" into real 802.15.4 / NWK / APS / ZCL bytes on the medium,
-and turns received bytes back into a call to ``on_zcl`` / ``on_zdo``. A
+and turns received bytes back into a call to ``on_zcl`` / ``on_zdo``.
+Smart Energy unicasts are APS-secured with the link key the two ends share
+and acknowledged with an APS ack (secured the same way); an SE frame that
+arrives in the clear or under another key is refused, as SE requires. A
 frame that fails to decode is counted and logged with its layer and offset
 (never with key material) and dropped, as a radio would.
 """
@@ -144,18 +147,62 @@ class HanNode:
 
     def send_aps(self, dst: int, payload: bytes, cluster: int, profile: int, endpoint: int,
                  *, broadcast_to: int | None = None) -> None:
-        """Send an APS data frame, NWK-secured under the network key."""
+        """Send an APS data frame, NWK-secured under the network key.
+
+        A Smart Energy unicast (:func:`aps.link_secured`) also asks for an APS
+        ack and is APS-secured with the link key shared with ``dst``; with no
+        such key it is not sent (logged): SE forbids it in the clear, and the
+        sender's own timeout turns the silence into an outcome.
+        """
         if self.network_key is None:
             raise RuntimeError(f"{self.device_type} {self.ieee:016x} has no network key yet")
         broadcast = broadcast_to is not None
         frame = aps.ApsData(endpoint, cluster, profile, endpoint,
                             self._next("_aps_counter", 256), payload, broadcast=broadcast)
+        if broadcast or profile != aps.PROFILE_SE:
+            self._send_aps_frame(broadcast_to if broadcast else dst, frame.encode(), broadcast)
+            return
+        frame.ack_request = True
+        if cluster in aps.NWK_ONLY_SE_CLUSTERS:
+            self._send_aps_frame(dst, frame.encode(), False)
+            return
+        key = self.link_key_at(dst)
+        if key is None:
+            log.warning("no link key: SE frame not sent", node=f"{self.ieee:016X}",
+                        dst=f"{dst:04X}", cluster=f"{cluster:04X}")
+            return
         self._frame_counter += 1
-        n = nwk.NwkFrame(nwk.FRAME_DATA, broadcast_to if broadcast else dst, self.short, 30,
-                         self._next("_nwk_seq", 256), frame.encode(), src_ieee=self.ieee,
-                         secured=True, frame_counter=self._frame_counter, sec_source=self.ieee,
-                         key_seq=self.key_seq)
+        frame.security = aps.ApsSecurity(aps.KEY_ID_DATA, self._frame_counter, self.ieee)
+        self._send_aps_frame(dst, frame.encode(key), False)
+
+    def _send_aps_frame(self, dst: int, data: bytes, broadcast: bool) -> None:
+        """An encoded APS frame in a NWK data frame under the network key."""
+        self._frame_counter += 1
+        n = nwk.NwkFrame(nwk.FRAME_DATA, dst, self.short, 30, self._next("_nwk_seq", 256), data,
+                         src_ieee=self.ieee, secured=True, frame_counter=self._frame_counter,
+                         sec_source=self.ieee, key_seq=self.key_seq)
         self._send_nwk(n, BROADCAST if broadcast else dst)
+
+    def link_key_at(self, short: int) -> bytes | None:
+        """The APS link key this node shares with the node at ``short``, if any.
+
+        The trust centre keeps one per device (coordinator.py); a device holds
+        the one it shares with the trust centre (devices.py).
+        """
+        return None
+
+    def _ack(self, dst: int, frame: aps.ApsData, key: bytes | None) -> None:
+        """Acknowledge a data frame that asked for it (ZigBee 2.2.5.2.3).
+
+        The ack names the frame's cluster, profile and APS counter with the
+        endpoints swapped; it is secured with the key that secured the frame.
+        """
+        ack = aps.ApsAck(frame.counter, frame.src_ep, frame.cluster, frame.profile,
+                         frame.dst_ep)
+        if key is not None:
+            self._frame_counter += 1
+            ack.security = aps.ApsSecurity(aps.KEY_ID_DATA, self._frame_counter, self.ieee)
+        self._send_aps_frame(dst, ack.encode(key), False)
 
     def send_zcl(self, dst: int, cluster: int, frame: zcl.ZclFrame, endpoint: int = 1) -> None:
         self.send_aps(dst, frame.encode(), cluster, aps.PROFILE_SE, endpoint)
@@ -194,18 +241,39 @@ class HanNode:
             if not n.secured:
                 self.on_unsecured_aps(n)
                 return
-            a = aps.decode(n.payload, None)
+            fc = n.payload[0] if n.payload else 0
+            if fc & 0x03 == aps.FRAME_ACK:
+                return  # nothing waits on APS acks: the hub retries at the ZCL level
+            key = None
+            if fc & aps.FC_SECURITY:
+                key = self.link_key_at(n.src)
+                if key is None:
+                    log.warning("APS-secured frame and no link key with the sender: refused",
+                                node=f"{self.ieee:016X}", src=f"{n.src:04X}")
+                    return
+            a = aps.decode(n.payload, key, source_ieee=n.src_ieee)
             if isinstance(a, aps.ApsCommand):
                 return
             if not han_guard.admit(self, n, a):
                 return
             if a.profile == aps.PROFILE_ZDP:
                 self.on_zdo(n.src, zdo.ZdoMessage.decode(a.cluster, a.payload))
-            else:
-                self.on_zcl(n.src, a.cluster, zcl.ZclFrame.decode(a.payload))
+                return
+            if a.security is None and not a.broadcast and aps.link_secured(a.profile, a.cluster):
+                log.warning("SE frame without APS security: refused", node=f"{self.ieee:016X}",
+                            src=f"{n.src:04X}", cluster=f"{a.cluster:04X}")
+                return
+            if a.ack_request and not a.broadcast:
+                self._ack(n.src, a, key)
+            self.on_zcl(n.src, a.cluster, zcl.ZclFrame.decode(a.payload))
         except CodecError as exc:
             if self.network_key is None and exc.reason.startswith("secured frame and no"):
                 return  # not on the network yet: it cannot read the traffic, as a radio
+            if exc.layer == aps.LAYER and exc.reason.startswith("APS MIC"):
+                # Another link key than this node's: a security refusal, not a bad frame.
+                log.warning("APS-secured frame under another link key: refused",
+                            node=f"{self.ieee:016X}")
+                return
             self.medium.stats.malformed += 1
             log.warning("frame dropped", node=f"{self.ieee:016X}", layer=exc.layer,
                         offset=exc.offset, reason=exc.reason)

@@ -74,8 +74,11 @@ MET_SET_UNCONTROLLED_FLOW_THRESHOLD = 0x0E  # client -> server
 MET_SUPPLY_STATUS_RESPONSE = 0x0C  # server -> client
 MSG_DISPLAY_MESSAGE = 0x00  # server -> client
 MSG_MESSAGE_CONFIRMATION = 0x01  # client -> server
+TUN_REQUEST_TUNNEL = 0x00  # client -> server
+TUN_REQUEST_TUNNEL_RESPONSE = 0x00  # server -> client
 TUN_TRANSFER_DATA_TO_SERVER = 0x02  # client -> server
 TUN_TRANSFER_DATA_TO_CLIENT = 0x01  # server -> client
+TUN_TRANSFER_DATA_ERROR_TO_CLIENT = 0x02  # server -> client
 PP_SELECT_EMERGENCY_CREDIT = 0x00  # client -> server
 PP_CONSUMER_TOP_UP = 0x04  # client -> server
 PP_CONSUMER_TOP_UP_RESPONSE = 0x03  # server -> client
@@ -161,6 +164,44 @@ MESSAGE_CONFIRMATION = Struct(
     "confirmation_control" / Int8ul,
     "response" / PascalString(Int8ul, "utf8"),
 ).compile()
+
+# Tunneling (SE 1.x, cluster 0x0704): Request Tunnel and its response. Layouts as
+# Wireshark's packet-zbee-zcl-se.c dissects them (6 and 5 bytes).
+REQUEST_TUNNEL = Struct(
+    "protocol_id" / Int8ul,
+    "manufacturer_code" / Int16ul,
+    "flow_control" / Int8ul,
+    "max_incoming_transfer_size" / Int16ul,
+).compile()
+
+REQUEST_TUNNEL_RESPONSE = Struct(
+    "tunnel_id" / Int16ul,
+    "status" / Int8ul,
+    "max_incoming_transfer_size" / Int16ul,
+).compile()
+
+#: Transfer Data Error: the tunnel id and why the data was not taken.
+TRANSFER_DATA_ERROR = Struct("tunnel_id" / Int16ul, "status" / Int8ul).compile()
+
+# TunnelStatus of Request Tunnel Response.
+TUNNEL_SUCCESS = 0x00
+TUNNEL_BUSY = 0x01
+TUNNEL_NO_MORE_IDS = 0x02
+TUNNEL_PROTOCOL_NOT_SUPPORTED = 0x03
+TUNNEL_FLOW_CONTROL_NOT_SUPPORTED = 0x04
+TUNNEL_STATUS_TEXT = {TUNNEL_SUCCESS: "success", TUNNEL_BUSY: "busy",
+                      TUNNEL_NO_MORE_IDS: "no more tunnel ids",
+                      TUNNEL_PROTOCOL_NOT_SUPPORTED: "protocol not supported",
+                      TUNNEL_FLOW_CONTROL_NOT_SUPPORTED: "flow control not supported"}
+# TransferDataStatus of Transfer Data Error.
+TRANSFER_NO_SUCH_TUNNEL = 0x00
+TRANSFER_WRONG_DEVICE = 0x01
+TRANSFER_DATA_OVERFLOW = 0x02
+TRANSFER_STATUS_TEXT = {TRANSFER_NO_SUCH_TUNNEL: "no such tunnel",
+                        TRANSFER_WRONG_DEVICE: "wrong device",
+                        TRANSFER_DATA_OVERFLOW: "data overflow"}
+#: The tunnel id a Request Tunnel Response carries when no tunnel was made.
+NO_TUNNEL = 0xFFFF
 
 TRANSFER_DATA = Struct("tunnel_id" / Int16ul, "data" / Bytes(lambda ctx: ctx._.length))
 

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from s1bench.emulator import aps, mac, nwk, se, se_names, zcl, zdo
+from s1bench.emulator import aps, mac, mgmt, nwk, se, se_names, zcl, zdo
 from s1bench.emulator.capture import key_file_for, read_key_file
 from s1bench.emulator.codec_errors import CodecError
+from s1bench.emulator.node import PAYLOAD_ERRORS
 
 from .cli_common import EXIT_NOT_MET, EXIT_OK, BadInput, JsonOpt
 
@@ -483,6 +484,36 @@ def _answer(frames: list[Decoded], after: int, device: int, cluster: int, tsn: i
     return None
 
 
+def _transfer_tunnel(cluster: int, request: zcl.ZclFrame) -> int | None:
+    """The tunnel id of a Tunneling Transfer Data to a device; None for anything else."""
+    if (cluster != se.TUNNELING or request.frame_type != zcl.TYPE_CLUSTER
+            or request.direction != zcl.TO_SERVER
+            or request.command != se.TUN_TRANSFER_DATA_TO_SERVER or len(request.payload) < 2):
+        return None
+    return se.parse_transfer_data(request.payload)[0]
+
+
+def _with_tunnel(frame: zcl.ZclFrame, tunnel: int) -> bytes:
+    """The frame again with ``tunnel`` in the tunnel id its payload starts with."""
+    return zcl.ZclFrame(frame.frame_type, frame.direction, frame.seq, frame.command,
+                        tunnel.to_bytes(2, "little") + frame.payload[2:],
+                        frame.disable_default_response, frame.manufacturer).encode()
+
+
+def _tunnel_opened(answer: bytes | None) -> int | None:
+    """The tunnel id of a successful Request Tunnel Response, else None."""
+    if answer is None:
+        return None
+    try:
+        frame = zcl.ZclFrame.decode(answer)
+        response = se.REQUEST_TUNNEL_RESPONSE.parse(frame.payload)
+    except (CodecError, *PAYLOAD_ERRORS):
+        return None
+    if frame.command != se.TUN_REQUEST_TUNNEL_RESPONSE or response.status != se.TUNNEL_SUCCESS:
+        return None
+    return int(response.tunnel_id)
+
+
 def replay(capture: Capture, keys: list[bytes], dmc: str, seed: int = 0) -> list[ReplayStep]:
     """Send the capture's hub-side ZCL requests to an emulated installation of ``dmc``.
 
@@ -495,6 +526,14 @@ def replay(capture: Capture, keys: list[bytes], dmc: str, seed: int = 0) -> list
     a request to an address no emulated device holds is skipped and says so).
     ZDP and broadcast frames, and anything the hub sent that did not decode,
     are not replayed: they set up the network rather than ask a device.
+
+    Tunneling Transfer Data travels in a tunnel the device opened (SE 1.x
+    Request Tunnel). A recorded Request Tunnel is replayed like any request
+    and its tunnel id mapped to the emulated device's; a Transfer Data in a
+    tunnel the replay has not seen opened (a capture made before s1bench
+    requested tunnels) gets one opened first. Either way the recorded Transfer
+    Data goes in the emulated tunnel, and the tunnel id in the emulated answer
+    is put back to the recorded one before the comparison.
     """
     from s1bench.emulator.clock import VirtualClock
 
@@ -515,6 +554,30 @@ def replay(capture: Capture, keys: list[bytes], dmc: str, seed: int = 0) -> list
         hub = inst.hub.link
         shorts = {d.short for d in inst.devices.values()}
         steps: list[ReplayStep] = []
+        # (device, recorded tunnel id) -> the emulated device's tunnel id.
+        tunnels: dict[tuple[int, int], int] = {}
+
+        def answers_since(seen: int) -> list[Decoded]:
+            # The emulated HAN's own keys: its network key and the hub's link keys.
+            decode = FrameDecoder([hub.network_key, *hub.link_keys()]).decode
+            return [decode(i, when, raw) for i, (when, raw) in enumerate(tap.frames[seen:], 1)]
+
+        async def ask(dst: int, payload: bytes, cluster: int, tsn: int) -> bytes | None:
+            seen = len(tap.frames)
+            hub.send_aps(dst, payload, cluster, aps.PROFILE_SE, 1)
+            await clock.sleep(ANSWER_WAIT_S)
+            return _answer(answers_since(seen), 0, dst, cluster, tsn)
+
+        async def open_tunnel(dst: int) -> int | None:
+            tsn = hub.next_zcl_seq()
+            answer = await ask(dst, zcl.ZclFrame(
+                zcl.TYPE_CLUSTER, zcl.TO_SERVER, tsn, se.TUN_REQUEST_TUNNEL,
+                se.REQUEST_TUNNEL.build({"protocol_id": mgmt.PROTOCOL_ID,
+                                         "manufacturer_code": mgmt.MANUFACTURER_CODE,
+                                         "flow_control": 0,
+                                         "max_incoming_transfer_size": mgmt.MAX_TRANSFER})
+            ).encode(), se.TUNNELING, tsn)
+            return _tunnel_opened(answer)
         try:
             for f in frames:
                 if not (f.ok and f.nwk_src == HUB_SHORT and f.app_payload is not None
@@ -528,14 +591,26 @@ def replay(capture: Capture, keys: list[bytes], dmc: str, seed: int = 0) -> list
                     steps.append(ReplayStep(f, f.nwk_dst, tsn, recorded, None,
                                             "no emulated device at that address"))
                     continue
-                seen = len(tap.frames)
-                hub.send_aps(f.nwk_dst, f.app_payload, f.cluster, aps.PROFILE_SE, 1)
-                await clock.sleep(ANSWER_WAIT_S)
-                emulated_frames = FrameDecoder([hub.network_key]).decode
-                answers = [emulated_frames(i, when, raw)
-                           for i, (when, raw) in enumerate(tap.frames[seen:], 1)]
-                steps.append(ReplayStep(f, f.nwk_dst, tsn, recorded,
-                                        _answer(answers, 0, f.nwk_dst, f.cluster, tsn)))
+                request = zcl.ZclFrame.decode(f.app_payload)
+                recorded_tunnel = _transfer_tunnel(f.cluster, request)
+                payload = f.app_payload
+                if recorded_tunnel is not None:
+                    key = (f.nwk_dst, recorded_tunnel)
+                    if key not in tunnels:
+                        opened = await open_tunnel(f.nwk_dst)
+                        if opened is not None:
+                            tunnels[key] = opened
+                    if key in tunnels:
+                        payload = _with_tunnel(request, tunnels[key])
+                emulated = await ask(f.nwk_dst, payload, f.cluster, tsn)
+                if recorded_tunnel is not None and emulated is not None:
+                    emulated = _with_tunnel(zcl.ZclFrame.decode(emulated), recorded_tunnel)
+                if (f.cluster == se.TUNNELING and request.command == se.TUN_REQUEST_TUNNEL
+                        and request.direction == zcl.TO_SERVER):
+                    was, now = _tunnel_opened(recorded), _tunnel_opened(emulated)
+                    if was is not None and now is not None:
+                        tunnels[(f.nwk_dst, was)] = now
+                steps.append(ReplayStep(f, f.nwk_dst, tsn, recorded, emulated))
         finally:
             inst.medium.close()
         return steps

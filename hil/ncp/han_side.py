@@ -30,7 +30,7 @@ import zigpy.types as zt
 import zigpy.zdo.types as zdo_t
 import zigpy_znp.commands as c
 import zigpy_znp.types as t
-from s1bench.emulator import aps, zcl, zdo
+from s1bench.emulator import aps, key_agreement, mmo, zcl, zdo
 from s1bench.emulator.coordinator import HanCoordinator
 from s1bench.emulator.devices import Device
 from s1bench.emulator.installation import Installation
@@ -111,6 +111,12 @@ class NcpHan:
                 continue
             device.resume_network(short, key, self.coordinator.key_seq)
             self.coordinator.keep_address(ieee, short)
+            if device.install_code is not None:
+                # Both ends kept the SE link key they agreed after the join (NV too).
+                install_key = mmo.link_key_from_install_code(device.install_code)
+                link_key = key_agreement.agreed_link_key(ieee, self.coordinator.ieee, install_key)
+                device.link_key = link_key
+                self.coordinator.enrol(ieee, short, link_key)
             self.joined[ieee] = short
             log.info("NCP: device back on the network", ieee=f"{ieee:016X}", short=f"{short:04X}")
 

@@ -485,6 +485,11 @@ SE_CASES = {
                           event_data="tamper"),
     "KE_INITIATE": dict(suite=1, ephemeral_data_generate_time=10, confirm_key_generate_time=10,
                         identity=bytes(range(48))),
+    "REQUEST_TUNNEL": dict(protocol_id=200, manufacturer_code=0xFFF1, flow_control=0,
+                           max_incoming_transfer_size=0xFFFF),
+    "REQUEST_TUNNEL_RESPONSE": dict(tunnel_id=0xFFFF, status=se.TUNNEL_PROTOCOL_NOT_SUPPORTED,
+                                    max_incoming_transfer_size=128),
+    "TRANSFER_DATA_ERROR": dict(tunnel_id=1, status=se.TRANSFER_NO_SUCH_TUNNEL),
 }
 
 

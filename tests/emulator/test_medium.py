@@ -268,12 +268,23 @@ def secured(key: bytes, payload: bytes, *, src: int = 0x0001, dst: int = 0x0000,
     return mac.MacFrame(1, 0x1000, dst, src, n.encode(key)).encode()
 
 
-def zcl_frame(key: bytes, cluster: int, frame: zcl.ZclFrame, **kw: Any) -> bytes:
-    return secured(key, aps.ApsData(1, cluster, aps.PROFILE_SE, 1, 1, frame.encode()).encode(),
-                   **kw)
+def zcl_frame(key: bytes, cluster: int, frame: zcl.ZclFrame, link_key: bytes | None = None,
+              **kw: Any) -> bytes:
+    """An SE frame under the network key and, as SE requires, APS-secured with ``link_key``."""
+    data = aps.ApsData(1, cluster, aps.PROFILE_SE, 1, 1, frame.encode())
+    if link_key is None:
+        return secured(key, data.encode(), **kw)
+    ieee = kw.get("ieee", 0x00DB120000000001)
+    data.security = aps.ApsSecurity(aps.KEY_ID_DATA, kw.get("counter", 900), ieee)
+    return secured(key, data.encode(link_key), **kw)
 
 
-def _malformed_cases(key: bytes) -> dict[str, bytes]:
+def _sealed(link_key: bytes, data: aps.ApsData, ieee: int = 0x00DB120000000001) -> bytes:
+    data.security = aps.ApsSecurity(aps.KEY_ID_DATA, 900, ieee)
+    return data.encode(link_key)
+
+
+def _malformed_cases(key: bytes, link_key: bytes) -> dict[str, bytes]:
     good = zcl_frame(key, se.METERING, zcl.ZclFrame(zcl.TYPE_GLOBAL, zcl.TO_CLIENT, 200,
                                                     zcl.DEFAULT_RESPONSE, b"\x00\x00"))
     bad_fcs = bytearray(good)
@@ -292,8 +303,9 @@ def _malformed_cases(key: bytes) -> dict[str, bytes]:
             zcl.TYPE_GLOBAL, zcl.TO_CLIENT, 200, zcl.DEFAULT_RESPONSE, b"\x00\x00")),
         "APS truncated": secured(key, b"\x00\x01\x02"),
         "APS-secured data frame": secured(key, bytes([0x20]) + bytes(7)),
-        "ZCL truncated": secured(key, aps.ApsData(1, se.METERING, aps.PROFILE_SE, 1, 1, b"\x08")
-                                 .encode()),
+        "ZCL truncated": secured(key, _sealed(link_key, aps.ApsData(1, se.METERING,
+                                                                    aps.PROFILE_SE, 1, 1,
+                                                                    b"\x08"))),
         "ZDO truncated": secured(key, aps.ApsData(0, 0x0013, aps.PROFILE_ZDP, 0, 1, b"\x01\x02")
                                  .encode()),
     }
@@ -308,7 +320,8 @@ def test_malformed_frames_are_counted_and_dropped_without_raising() -> None:
         errors: list[Any] = []
         loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
         counts: dict[str, int] = {}
-        for name, raw in _malformed_cases(inst.hub.network_key).items():
+        link_key = inst.hub.link.link_key_at(0x0001)  # type: ignore[attr-defined]
+        for name, raw in _malformed_cases(inst.hub.network_key, link_key).items():
             before = inst.medium.stats.malformed
             inst.medium.send(Outsider(), raw)
             await asyncio.sleep(0.1)
@@ -334,20 +347,21 @@ def test_a_short_802154_ack_frame_does_not_break_the_medium() -> None:
     assert clock.run(main()) == 1
 
 
-def _payload_faults(key: bytes) -> dict[str, tuple[str, bytes]]:
+def _payload_faults(key: bytes, link_key: bytes, tunnel: int) -> dict[str, tuple[str, bytes]]:
+    hub = {"src": 0x0000, "dst": 0x0001, "ieee": 0x00DB120000000000, "link_key": link_key}
     return {
         # A Publish Event (alert) to the hub with a 2-byte payload.
         "truncated Publish Event to hub": ("hub", zcl_frame(key, se.EVENTS, zcl.ZclFrame(
-            zcl.TYPE_CLUSTER, zcl.TO_CLIENT, 9, se.EVT_PUBLISH_EVENT, b"\x03\x84"))),
+            zcl.TYPE_CLUSTER, zcl.TO_CLIENT, 9, se.EVT_PUBLISH_EVENT, b"\x03\x84"),
+            link_key=link_key)),
         # A Change Supply to the ESME cut short.
         "truncated Change Supply to ESME": ("esme", zcl_frame(key, se.METERING, zcl.ZclFrame(
             zcl.TYPE_CLUSTER, zcl.TO_SERVER, 9, se.MET_CHANGE_SUPPLY, b"\x01\x00\x00"),
-            src=0x0000, dst=0x0001, ieee=0x00DB120000000000)),
-        # A management Update Credential with no body.
+            **hub)),
+        # A management Update Credential with no body, in the tunnel the hub opened.
         "empty credential update to ESME": ("esme", zcl_frame(key, se.TUNNELING, zcl.ZclFrame(
             zcl.TYPE_CLUSTER, zcl.TO_SERVER, 9, se.TUN_TRANSFER_DATA_TO_SERVER,
-            se.transfer_data(mgmt.TUNNEL_ID, bytes([mgmt.UPDATE_CREDENTIAL]))),
-            src=0x0000, dst=0x0001, ieee=0x00DB120000000000)),
+            se.transfer_data(tunnel, bytes([mgmt.UPDATE_CREDENTIAL]))), **hub)),
     }
 
 
@@ -359,7 +373,9 @@ def test_malformed_se_payload_is_counted_not_raised(case: str) -> None:
 
     async def main() -> tuple[int, Exception | None]:
         inst = build(clock, seed=2)
-        target_name, raw = _payload_faults(inst.hub.network_key)[case]
+        esme = inst.devices[inst.eui_of("ESME")]
+        esme.tunnels[7] = 0x0000  # a tunnel the hub opened earlier
+        target_name, raw = _payload_faults(inst.hub.network_key, esme.link_key, 7)[case]
         target = inst.hub if target_name == "hub" else inst.devices[inst.eui_of("ESME")]
         before = inst.medium.stats.malformed
         try:

@@ -28,7 +28,10 @@ FIELDS = [
     "frame.number", "frame.time_relative", "frame.protocols", "_ws.malformed",
     "_ws.expert.severity", "_ws.expert.message", "wpan.fcs_ok", "wpan.src16", "wpan.dst16",
     "zbee_nwk.src", "zbee_nwk.dst", "zbee.sec.key_id", "zbee.sec.src64",
-    "zbee.sec.decryption_key", "zbee_sec.encrypted_payload", "zbee_aps.cluster",
+    "zbee.sec.decryption_key", "zbee_sec.encrypted_payload", "zbee_aps.type",
+    "zbee_aps.profile", "zbee_aps.counter", "zbee_aps.ack_req", "zbee_zcl_se.tun.protocol_id",
+    "zbee_zcl_se.tun.manufacturer_code", "zbee_zcl_se.tun.tunnel_id",
+    "zbee_zcl_se.tun.cmd.srv_rx.id", "zbee_zcl_se.tun.cmd.srv_tx.id", "zbee_aps.cluster",
     "zbee_aps.zdp_cluster", "zbee_aps.cmd.id", "zbee_aps.cmd.key", "zbee_aps.cmd.dst",
     "zbee_zdp.duration", "zbee_zdp.ext_addr", "zbee_zdp.nwk_addr", "zbee_zcl.cmd.tsn",
     "zbee_zcl_se.msg.message", "zbee_zcl_se.met.change_supply.proposed_supply_status",
@@ -154,12 +157,14 @@ def test_every_secured_nwk_frame_decrypts_with_the_network_key(rows) -> None:
     assert len(secured) >= 20
     for row in secured:
         assert row["zbee_sec.encrypted_payload"] == "", row
-        # Wireshark names the UAT key it used, or nothing once it has learned the
-        # same key from the Transport Key; either way the payload decrypted.
-        assert row["zbee.sec.decryption_key"] in ("", ) or \
-            "network key" in row["zbee.sec.decryption_key"], row
+        # Wireshark names the UAT key it used (the network key for NWK, a link key for
+        # APS), or nothing once it has learned the network key from the Transport Key;
+        # either way the payload decrypted.
+        labels = [label for label in row["zbee.sec.decryption_key"].split(",") if label]
+        assert all("network key" in label or "link key" in label for label in labels), row
         assert ":zbee_aps:" in row["frame.protocols"] + ":", row
-        assert row["zbee_zcl.cmd.tsn"] or ":zbee_zdp" in row["frame.protocols"], row
+        assert row["zbee_zcl.cmd.tsn"] or ":zbee_zdp" in row["frame.protocols"] or \
+            row["zbee_aps.type"] == "0x02", row  # an APS ack carries no ZCL
 
 
 def test_smart_energy_commands_show_by_name(verbose: str, rows) -> None:
@@ -228,9 +233,12 @@ def test_link_key_alone_is_enough_to_follow_the_network_after_the_join(session: 
     only_link = ["-o", f'uat:zigbee_pc_keys:"{link}","Normal","link only"']
     after = field_rows(session.pcap, keys=only_link)
     tk_index = next(i for i, r in enumerate(after) if r["zbee_aps.cmd.id"] == "0x05")
+    # NWK-only frames read in full; the SE frames' APS layers need their link keys.
     later_secured = [r for r in after[tk_index + 1 :] if r["zbee.sec.key_id"] == "0x01"]
     assert later_secured
     assert all(r["zbee_sec.encrypted_payload"] == "" for r in later_secured)
+    later_se = [r for r in after[tk_index + 1 :] if r["zbee.sec.key_id"] == "0x01,0x00"]
+    assert later_se and all(r["zbee_aps.cluster"] for r in later_se)
 
 
 def test_without_keys_nothing_secured_is_readable(session: Session) -> None:
@@ -240,3 +248,71 @@ def test_without_keys_nothing_secured_is_readable(session: Session) -> None:
     assert secured
     assert all(r["zbee.sec.decryption_key"] == "" for r in secured)
     assert not any(r["zbee_zcl.cmd.tsn"] for r in secured)
+
+
+# ---- Smart Energy APS security, APS acks, Request Tunnel ------------------------------
+
+KE_CLUSTER = "0x0800"
+
+
+def se_data(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return where(rows, lambda r: r["zbee_aps.type"] == "0x00" and r["zbee_aps.profile"] == "0x0109")
+
+
+def test_se_cluster_frames_are_aps_secured_with_a_link_key_and_decrypted(rows) -> None:
+    secured = [r for r in se_data(rows) if r["zbee_aps.cluster"] != KE_CLUSTER]
+    assert len(secured) >= 20
+    for row in secured:
+        # NWK under the network key (1), then APS under a link key (0), both opened.
+        assert row["zbee.sec.key_id"] == "0x01,0x00", row
+        assert row["zbee_sec.encrypted_payload"] == "", row
+        assert row["zbee_zcl.cmd.tsn"], row
+    labels = ",".join(r["zbee.sec.decryption_key"] for r in secured)
+    assert "agreed link key" in labels  # Wireshark opened them with the key file's link keys
+
+
+def test_key_establishment_runs_under_nwk_security_only(rows) -> None:
+    ke = [r for r in se_data(rows) if r["zbee_aps.cluster"] == KE_CLUSTER]
+    assert ke  # the PPMID's key establishment with the hub, the meter's with the PPMID
+    assert all(r["zbee.sec.key_id"] == "0x01" for r in ke), ke
+
+
+def test_every_se_unicast_asks_for_and_gets_an_aps_ack(rows) -> None:
+    acks = where(rows, lambda r: r["zbee_aps.type"] == "0x02")
+    for row in se_data(rows):
+        if row["zbee_nwk.dst"] in ("0xfffc", "0xfffd", "0xffff"):
+            continue
+        assert row["zbee_aps.ack_req"] == "1", row
+        answer = [a for a in acks if a["zbee_nwk.src"] == row["zbee_nwk.dst"]
+                  and a["zbee_nwk.dst"] == row["zbee_nwk.src"]
+                  and a["zbee_aps.counter"] == row["zbee_aps.counter"]
+                  and int(a["frame.number"]) > int(row["frame.number"])]
+        assert answer, f"frame {row['frame.number']} was not acknowledged"
+        # The ack of an APS-secured frame is secured with the same kind of key.
+        assert answer[0]["zbee.sec.key_id"] == row["zbee.sec.key_id"], answer[0]
+
+
+def test_the_hub_requests_a_tunnel_before_transfer_data(rows) -> None:
+    tunnel = [r for r in rows if r["zbee_zcl_se.tun.cmd.srv_rx.id"]
+              or r["zbee_zcl_se.tun.cmd.srv_tx.id"]]
+    first_transfer = next(i for i, r in enumerate(tunnel)
+                          if r["zbee_zcl_se.tun.cmd.srv_rx.id"] == "0x02")
+    request = tunnel[first_transfer - 2]
+    response = tunnel[first_transfer - 1]
+    assert request["zbee_zcl_se.tun.cmd.srv_rx.id"] == "0x00"  # Request Tunnel
+    assert request["zbee_zcl_se.tun.protocol_id"] == "0xc8"  # 200: manufacturer-defined
+    assert request["zbee_zcl_se.tun.manufacturer_code"] == "0xfff1"
+    assert response["zbee_zcl_se.tun.cmd.srv_tx.id"] == "0x00"  # Request Tunnel Response
+    tunnel_id = response["zbee_zcl_se.tun.tunnel_id"]
+    assert tunnel[first_transfer]["zbee_zcl_se.tun.tunnel_id"] == tunnel_id
+    # A manufacturer-defined protocol: Wireshark never takes the data for GBCS.
+    assert not any("gbcs" in r["frame.protocols"] for r in rows)
+
+
+def test_without_link_keys_se_payloads_stay_sealed(session: Session) -> None:
+    network_only = ["-o", f'uat:zigbee_pc_keys:"{session.network_key.hex().upper()}",'
+                          '"Normal","network only"']
+    rows = field_rows(session.pcap, keys=network_only)
+    sealed = [r for r in se_data(rows) if r["zbee_aps.cluster"] != KE_CLUSTER]
+    assert sealed
+    assert all(r["zbee_sec.encrypted_payload"] and not r["zbee_zcl.cmd.tsn"] for r in sealed)

@@ -63,10 +63,14 @@ def test_an_s1bench_capture_decodes_with_its_key_file(srv_capture: Path, capsys)
     out = capsys.readouterr().out
     assert code == 0
     lines = out.splitlines()
+    # Request and answer, APS-secured with the ESME's link key, each APS-acknowledged.
     assert "Read Attributes seq=1 direction=to server" in lines[0]
-    assert "Read Attributes Response seq=1 direction=to client" in lines[1]
-    assert "cluster=0x0702 cluster_name=Metering" in lines[1]
-    assert lines[-1] == ("2 frames, 2 decoded, 0 failed (3 keys given, 0 from the capture's "
+    assert "key=link" in lines[0]
+    assert "aps type=ack counter=1 cluster=0x0702 key=link" in lines[1]
+    assert "Read Attributes Response seq=1 direction=to client" in lines[2]
+    assert "cluster=0x0702 cluster_name=Metering" in lines[2]
+    assert "aps type=ack" in lines[3]
+    assert lines[-1] == ("4 frames, 4 decoded, 0 failed (7 keys given, 0 from the capture's "
                          "Transport Key frames)")
 
 
@@ -76,7 +80,9 @@ def test_json_lists_every_layer_with_addresses_and_counters(srv_capture: Path, c
     first = doc["frames"][0]
     assert [layer["layer"] for layer in first["layers"]] == ["mac", "nwk", "aps", "zcl"]
     nwk_layer = first["layers"][1]
-    assert nwk_layer["src"] == "0x0000" and nwk_layer["frame_counter"] == 1
+    # The hub's one outgoing counter: 1 went to the APS security header, 2 to the NWK one.
+    assert first["layers"][2]["aps_frame_counter"] == 1
+    assert nwk_layer["src"] == "0x0000" and nwk_layer["frame_counter"] == 2
     assert nwk_layer["src_ieee"] == "00:DB:12:00:00:00:00:00"
 
 
@@ -86,13 +92,17 @@ def test_without_keys_each_frame_says_so_and_still_shows_its_headers(srv_capture
     bare = tmp_path / "bare.pcap"
     bare.write_bytes(srv_capture.read_bytes())  # no key file beside it
     code, doc = show(capsys, str(bare))
-    assert code == 1 and doc["failed"] == 2
+    assert code == 1 and doc["failed"] == 4
     for frame in doc["frames"]:
         assert frame["error"]["layer"] == "zbee_nwk"
         assert "no network key" in frame["error"]["reason"]
         assert frame["layers"][1]["layer"] == "nwk"  # the readable header is reported
-    key = key_file_for(srv_capture).read_text().split(",")[0].strip('"')
-    assert show(capsys, str(bare), "--key", key)[0] == 0
+    keys = [line.split(",")[0].strip('"') for line in key_file_for(srv_capture).read_text()
+            .splitlines()]
+    # The network key alone opens NWK; the SE payloads need the ESME's link key as well.
+    code, doc = show(capsys, str(bare), "--key", keys[0])
+    assert code == 1 and "no link key" in doc["frames"][0]["error"]["reason"]
+    assert show(capsys, str(bare), "--key", keys[0], "--key", keys[1])[0] == 0
     code, doc = show(capsys, str(bare), "--key", "00" * 16)
     assert code == 1 and "unknown key" in doc["frames"][0]["error"]["reason"]
 
@@ -102,7 +112,7 @@ def test_a_bad_frame_is_reported_and_the_rest_still_decode(srv_capture: Path, tm
     frames = pcap_records(srv_capture)
     broken = bytearray(frames[0])
     broken[-1] ^= 0xFF
-    path = write_pcap(tmp_path / "fcs.pcap", [bytes(broken), frames[1], frames[0][:6]])
+    path = write_pcap(tmp_path / "fcs.pcap", [bytes(broken), frames[2], frames[0][:6]])
     key_file_for(path).write_text(key_file_for(srv_capture).read_text())
     code = main(["pcap", "show", str(path)])
     out = capsys.readouterr().out.splitlines()
@@ -119,17 +129,19 @@ def test_a_record_cut_short_is_a_failure_not_a_crash(srv_capture: Path, tmp_path
     path.write_bytes(srv_capture.read_bytes()[:-10])
     key_file_for(path).write_text(key_file_for(srv_capture).read_text())
     code, doc = show(capsys, str(path))
-    assert code == 1 and len(doc["frames"]) == 1 and doc["frames"][0]["ok"]
+    # The last of the four records is cut short: the three before it still decode.
+    assert code == 1 and len(doc["frames"]) == 3 and all(f["ok"] for f in doc["frames"])
     assert "recorded" in doc["tail_error"]
 
 
 def test_linktype_230_has_no_fcs_and_big_endian_files_read(srv_capture: Path, tmp_path: Path,
                                                            capsys) -> None:
-    key = key_file_for(srv_capture).read_text().split(",")[0].strip('"')
+    network, esme_link = [line.split(",")[0].strip('"') for line in
+                          key_file_for(srv_capture).read_text().splitlines()[:2]]
     no_fcs = [raw[:-2] for raw in pcap_records(srv_capture)]
     path = write_pcap(tmp_path / "nofcs.pcap", no_fcs, 230, big_endian=True)
-    code, doc = show(capsys, str(path), "--key", key)
-    assert code == 0 and doc["linktype"] == 230 and doc["decoded"] == 2
+    code, doc = show(capsys, str(path), "--key", network, "--key", esme_link)
+    assert code == 0 and doc["linktype"] == 230 and doc["decoded"] == 4
 
 
 def test_every_frame_kind_of_a_bench_capture_is_named(tmp_path: Path, capsys) -> None:
