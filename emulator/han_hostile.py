@@ -101,14 +101,22 @@ class Outsider:
 
 
 def seal(*, pan: int, dst: int, src: int, source_ieee: int, key: bytes, counter: int,
-         key_seq: int, cluster: int, frame: zcl.ZclFrame, tamper: bool = False) -> bytes:
+         key_seq: int, cluster: int, frame: zcl.ZclFrame, tamper: bool = False,
+         link_key: bytes | None = None) -> bytes:
     """One NWK-secured ZCL frame as s1bench's own stack would send it; optionally tampered.
 
-    Tampering changes the last MIC byte, then the MAC FCS is computed over
-    the result, so the frame reaches the NWK layer and fails only its MIC.
+    With ``link_key`` the APS frame is secured with it too, as Smart Energy
+    requires (an insider's frame); without, it goes with network security
+    only, which a device refuses for an SE cluster. Tampering changes the
+    last MIC byte, then the MAC FCS is computed over the result, so the frame
+    reaches the NWK layer and fails only its MIC.
     """
-    data = aps.ApsData(1, cluster, aps.PROFILE_SE, 1, counter & 0xFF, frame.encode())
-    secured = nwk.NwkFrame(nwk.FRAME_DATA, dst, src, 30, counter & 0xFF, data.encode(),
+    data = aps.ApsData(1, cluster, aps.PROFILE_SE, 1, counter & 0xFF, frame.encode(),
+                       ack_request=True)
+    if link_key is not None:
+        data.security = aps.ApsSecurity(aps.KEY_ID_DATA, counter, source_ieee)
+    secured = nwk.NwkFrame(nwk.FRAME_DATA, dst, src, 30, counter & 0xFF,
+                           data.encode(link_key),
                            src_ieee=source_ieee, secured=True, frame_counter=counter,
                            sec_source=source_ieee, key_seq=key_seq).encode(key)
     if tamper:
@@ -141,8 +149,13 @@ class FrameRecorder:
         return None
 
 
-def captured(recorder: FrameRecorder, key: bytes, dst: int, command: Command) -> bytes | None:
-    """The last recorded frame to short address ``dst`` that carried ``command``, verbatim."""
+def captured(recorder: FrameRecorder, key: bytes, dst: int, command: Command,
+             link_key: bytes | None = None) -> bytes | None:
+    """The last recorded frame to short address ``dst`` that carried ``command``, verbatim.
+
+    ``link_key`` opens the APS payload of Smart Energy frames (the analyst's key
+    file); the replay itself needs no key: it resends the bytes as captured.
+    """
     for raw in reversed(recorder.frames):
         try:
             m = mac.MacFrame.decode(raw)
@@ -151,7 +164,7 @@ def captured(recorder: FrameRecorder, key: bytes, dst: int, command: Command) ->
             n = nwk.NwkFrame.decode(m.payload, key)
             if not n.secured or n.frame_type != nwk.FRAME_DATA:
                 continue
-            a = aps.decode(n.payload, None)
+            a = aps.decode(n.payload, link_key, source_ieee=n.src_ieee)
             if (isinstance(a, aps.ApsData) and a.profile == aps.PROFILE_SE
                     and a.cluster == command.cluster
                     and command.matches(zcl.ZclFrame.decode(a.payload))):
@@ -163,8 +176,12 @@ def captured(recorder: FrameRecorder, key: bytes, dst: int, command: Command) ->
 
 def hostile_frame(kind: str, command: Command, *, pan: int, dst: int, claimed_short: int,
                   claimed_ieee: int, outsider_ieee: int, network_key: bytes, key_seq: int,
-                  clock: Any) -> bytes:
-    """A forged frame of ``kind`` (not ``replayed_counter``: that one is captured)."""
+                  clock: Any, link_key: bytes | None = None) -> bytes:
+    """A forged frame of ``kind`` (not ``replayed_counter``: that one is captured).
+
+    ``link_key``: the forger knows the APS link key (an insider), so the APS
+    layer is right and only the fault under test can fail.
+    """
     if kind not in KINDS or kind == "replayed_counter":
         raise ValueError(f"cannot forge a {kind!r} frame (forged kinds: bad_mic, "
                          "wrong_network_key, unknown_device)")
@@ -174,11 +191,11 @@ def hostile_frame(kind: str, command: Command, *, pan: int, dst: int, claimed_sh
     if kind == "unknown_device":
         return seal(pan=pan, dst=dst, src=claimed_short, source_ieee=outsider_ieee,
                     key=network_key, counter=1, key_seq=key_seq, cluster=command.cluster,
-                    frame=frame)
+                    frame=frame, link_key=link_key)
     key = wrong_key(network_key) if kind == "wrong_network_key" else network_key
     return seal(pan=pan, dst=dst, src=claimed_short, source_ieee=claimed_ieee, key=key,
                 counter=counter, key_seq=key_seq, cluster=command.cluster, frame=frame,
-                tamper=kind == "bad_mic")
+                tamper=kind == "bad_mic", link_key=link_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +206,8 @@ class Aim:
     target_short: int
     claimed_short: int
     claimed_ieee: int
+    #: The APS link key the hub and the meter at either end share (the hub's key table).
+    link_key: bytes | None = None
 
 
 def aim(inst: Installation, device_type: str, command: Command) -> Aim:
@@ -207,7 +226,8 @@ def aim(inst: Installation, device_type: str, command: Command) -> Aim:
     if command.sender == "hub":
         if device_type == "CHF":
             raise ValueError(f"{command.name} goes from the hub to a meter, not to the CHF")
-        return Aim(target_ieee, target_short, COORDINATOR, hub.ieee)
+        return Aim(target_ieee, target_short, COORDINATOR, hub.ieee,
+                   _link_key(inst, target_short))
     if device_type != "CHF":
         raise ValueError(f"{command.name} goes from a meter to the CHF, not to a {device_type}")
     meter = next((t for t in ("ESME", "GSME") if t in {lb.device_type for lb in
@@ -218,7 +238,13 @@ def aim(inst: Installation, device_type: str, command: Command) -> Aim:
     meter_short = hub.short_of(meter_ieee)
     if meter_short is None:
         raise ValueError(f"the {meter} is not on the HAN: no one to impersonate")
-    return Aim(target_ieee, target_short, meter_short, meter_ieee)
+    return Aim(target_ieee, target_short, meter_short, meter_ieee,
+               _link_key(inst, meter_short))
+
+
+def _link_key(inst: Installation, meter_short: int) -> bytes | None:
+    link_key_at = getattr(inst.hub.link, "link_key_at", None)
+    return link_key_at(meter_short) if link_key_at is not None else None
 
 
 def forge(inst: Installation, kind: str, device_type: str, command: Command) -> bytes:
@@ -233,7 +259,8 @@ def forge(inst: Installation, kind: str, device_type: str, command: Command) -> 
     return hostile_frame(kind, command, pan=inst.pan, dst=where.target_short,
                          claimed_short=where.claimed_short, claimed_ieee=where.claimed_ieee,
                          outsider_ieee=eui64_int(inst.unknown_eui), network_key=key,
-                         key_seq=getattr(inst.hub.link, "key_seq", 0), clock=inst.clock)
+                         key_seq=getattr(inst.hub.link, "key_seq", 0), clock=inst.clock,
+                         link_key=where.link_key)
 
 
 def transmit(inst: Installation, frame: bytes) -> None:

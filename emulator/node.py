@@ -248,8 +248,8 @@ class HanNode:
             if fc & aps.FC_SECURITY:
                 key = self.link_key_at(n.src)
                 if key is None:
-                    log.warning("APS-secured frame and no link key with the sender: refused",
-                                node=f"{self.ieee:016X}", src=f"{n.src:04X}")
+                    han_guard.refuse(self, han_guard.UNAUTHORISED_SOURCE, n.sec_source or 0,
+                                     "APS-secured frame and no link key with the sender")
                     return
             a = aps.decode(n.payload, key, source_ieee=n.src_ieee)
             if isinstance(a, aps.ApsCommand):
@@ -260,8 +260,9 @@ class HanNode:
                 self.on_zdo(n.src, zdo.ZdoMessage.decode(a.cluster, a.payload))
                 return
             if a.security is None and not a.broadcast and aps.link_secured(a.profile, a.cluster):
-                log.warning("SE frame without APS security: refused", node=f"{self.ieee:016X}",
-                            src=f"{n.src:04X}", cluster=f"{a.cluster:04X}")
+                han_guard.refuse(self, han_guard.UNAUTHORISED_SOURCE, n.sec_source or 0,
+                                 f"Smart Energy frame (cluster 0x{a.cluster:04X}) without APS "
+                                 "security")
                 return
             if a.ack_request and not a.broadcast:
                 self._ack(n.src, a, key)
@@ -271,8 +272,8 @@ class HanNode:
                 return  # not on the network yet: it cannot read the traffic, as a radio
             if exc.layer == aps.LAYER and exc.reason.startswith("APS MIC"):
                 # Another link key than this node's: a security refusal, not a bad frame.
-                log.warning("APS-secured frame under another link key: refused",
-                            node=f"{self.ieee:016X}")
+                han_guard.refuse(self, han_guard.MIC_FAILED, han_guard.claimed_source(frame),
+                                 "APS MIC check failed (another link key)")
                 return
             self.medium.stats.malformed += 1
             log.warning("frame dropped", node=f"{self.ieee:016X}", layer=exc.layer,

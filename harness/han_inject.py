@@ -28,7 +28,6 @@ from __future__ import annotations
 from typing import Any
 
 from s1bench.emulator import han_hostile
-from s1bench.emulator.headend import eui64_int
 
 from .pack_models import HAN_COMMANDS
 
@@ -147,17 +146,15 @@ async def _genuine_capture(ctx: Any, probe: _Probe, device: str,
     key = inst.hub.network_key
     if key is None:
         raise _SetupFailed("the hub's HAN link holds no network key to read captures with")
+    where = han_hostile.aim(inst, device, command)
     if command.name == "disable_supply":
         await probe.srv("7.2", device)
         await probe.srv("7.1", device)
-        target = inst.hub.short_of(eui64_int(inst.eui_of(device)))
     else:
-        where = han_hostile.aim(inst, device, command)
         meter = next(d for d in inst.devices.values() if d.ieee == where.claimed_ieee)
         meter.raise_alert(han_hostile.ALERT_CODE, "power")
         await ctx.dcc.clock.sleep(1)
-        target = where.target_short
-    raw = han_hostile.captured(recorder, key, target, command) if target is not None else None
+    raw = han_hostile.captured(recorder, key, where.target_short, command, where.link_key)
     if raw is None:
         raise _SetupFailed(f"no genuine {command.name} to the {device} was seen on the air")
     return raw

@@ -50,9 +50,10 @@ async def _replayable_disable(inst: Installation, device: str) -> bytes:
     await _change(inst, device, "Disabled")
     await _change(inst, device, "Enabled")
     command = han_hostile.COMMANDS["disable_supply"]
-    target = inst.hub.short_of(eui64_int(inst.eui_of(device)))
-    assert target is not None and inst.hub.network_key is not None
-    raw = han_hostile.captured(recorder, inst.hub.network_key, target, command)
+    where = han_hostile.aim(inst, device, command)
+    assert inst.hub.network_key is not None
+    raw = han_hostile.captured(recorder, inst.hub.network_key, where.target_short, command,
+                               where.link_key)
     assert raw is not None
     return raw
 
@@ -96,7 +97,9 @@ def test_a_hostile_alert_to_the_hub_is_dropped_logged_and_not_relayed(
             esme = inst.devices[inst.eui_of("ESME")]
             esme.raise_alert(han_hostile.ALERT_CODE, "power")  # a genuine one, relayed
             await clock.sleep(1)
-            raw = han_hostile.captured(recorder, inst.hub.network_key, 0, command)
+            where = han_hostile.aim(inst, "CHF", command)
+            raw = han_hostile.captured(recorder, inst.hub.network_key, 0, command,
+                                       where.link_key)
             assert raw is not None
         else:
             raw = han_hostile.forge(inst, kind, "CHF", command)
@@ -123,7 +126,7 @@ def test_a_forged_frame_would_be_acted_on_without_its_fault(clock: VirtualClock)
         raw = han_hostile.seal(pan=inst.pan, dst=where.target_short, src=where.claimed_short,
                                source_ieee=where.claimed_ieee, key=inst.hub.network_key,
                                counter=link._frame_counter, key_seq=0, cluster=command.cluster,
-                               frame=command.build(clock))
+                               frame=command.build(clock), link_key=where.link_key)
         han_hostile.transmit(inst, raw)
         await clock.sleep(1)
         return await _supply(inst, "ESME")
@@ -247,7 +250,8 @@ def test_a_counter_of_all_ones_is_never_accepted(clock: VirtualClock) -> None:
         raw = han_hostile.seal(pan=inst.pan, dst=where.target_short, src=where.claimed_short,
                                source_ieee=where.claimed_ieee, key=inst.hub.network_key,
                                counter=han_guard.COUNTER_MAX, key_seq=0,
-                               cluster=command.cluster, frame=command.build(clock))
+                               cluster=command.cluster, frame=command.build(clock),
+                               link_key=where.link_key)
         han_hostile.transmit(inst, raw)
         await clock.sleep(1)
         return await _supply(inst, "ESME"), await _security_codes(inst, "ESME")
