@@ -220,21 +220,47 @@ class CredentialSlots(dict[str, str]):
     nothing verifies under it.
     """
 
-    __slots__ = ("floors", "keys", "pending")
+    __slots__ = ("accepted", "floors", "grant", "keys", "pending")
 
     def __init__(self) -> None:
         super().__init__()
         self.keys: dict[str, bytes] = {}
         self.floors: dict[str, int] = {}
         self.pending: tuple[str, int, int, bytes] | None = None
+        #: What the last accepted authorisation lets the device do: (action, the
+        #: command it was spent on, None until then).
+        self.grant: tuple[int, bytes | None] | None = None
+        #: The last signature accepted: its retransmission is answered again, not refused.
+        self.accepted: bytes | None = None
 
     def place(self, role: str, public_key: bytes) -> str:
-        """Put a key in a slot: the old key stops verifying and the counter starts over."""
+        """Put a key in a slot: the old key stops verifying and the counter starts over.
+
+        Placing the key the slot already holds changes nothing (a repeated
+        update must not reopen the counter to replays).
+        """
         fp = remember(public_key)
+        if self.keys.get(role) == public_key:
+            return fp
         self[role] = fp
         self.keys[role] = public_key
         self.floors.pop(role, None)
         return fp
+
+    def authorised(self, action: int, command: bytes) -> bool:
+        """May the device act on this command? Only under the grant of an accepted authorisation.
+
+        The grant is spent on the first command of its action; the same
+        command sent again (the hub's retransmission when no answer came) is
+        still covered, any other is not. A new authorisation replaces it.
+        """
+        grant = self.grant
+        if grant is None or grant[0] != action:
+            return False
+        if grant[1] is None:
+            self.grant = (action, command)
+            return True
+        return grant[1] == command
 
     def place_digest(self, role: str, digest: bytes) -> str:
         """A credential known only by its digest: a fingerprint and no key."""
@@ -263,6 +289,8 @@ class CredentialSlots(dict[str, str]):
         if counter <= floor:
             return STALE_COUNTER, f"{role} counter {counter} is not above {floor}"
         self.floors[role] = counter
+        self.grant = (action, None)
+        self.accepted = signature
         return ACCEPTED, "authorised"
 
 
@@ -289,6 +317,7 @@ def take_frame(slots: CredentialSlots, ieee: int, body: bytes) -> tuple[int, str
     if not body:
         return mgmt.FAILED, "empty authorisation frame"
     if body[0] == 0:
+        slots.grant = None
         if len(body) != 7 + DIGEST_LEN or body[1] not in mgmt.ROLE_NAMES:
             slots.pending = None
             return mgmt.FAILED, "malformed authorisation"
@@ -296,6 +325,9 @@ def take_frame(slots: CredentialSlots, ieee: int, body: bytes) -> tuple[int, str
                          body[7:])
         return mgmt.OK, "authorisation received"
     pending, slots.pending = slots.pending, None
+    if pending is None and body[1:] == slots.accepted:
+        # The hub sends the signature again when our answer was lost: same answer.
+        return ACCEPTED, "authorised"
     if pending is None or len(body) != 1 + SIGNATURE_LEN:
         return mgmt.FAILED, "signature without an authorisation"
     role, action, counter, digest = pending

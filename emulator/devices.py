@@ -338,6 +338,11 @@ class Device(HanNode):
         if len(material) not in (creds.PUBLIC_KEY_LEN, creds.DIGEST_LEN):
             raise ValueError(f"credential update carries {len(material)} bytes, not a "
                              f"{creds.PUBLIC_KEY_LEN}-byte key or {creds.DIGEST_LEN}-byte digest")
+        if not self.credentials.authorised(creds.ACTION_CREDENTIAL | body[0], body):
+            self.log_event(creds.EVENT_AUTHORISATION_REFUSED,
+                           f"credential update {role or body[0]} without authorisation refused",
+                           security=True)
+            return mgmt.response(mgmt.UPDATE_CREDENTIAL, mgmt.WRONG_SIGNER)
         result = self.outcome("update_credential", {"role": role})
         if result.apply and role:
             if len(material) == creds.PUBLIC_KEY_LEN:
@@ -543,7 +548,13 @@ class Meter(TariffMixin, LogsMixin, Device):
     # Metering: Change Supply -> Supply Status Response
     def cmd_0702_0b(self, src: int, frame: zcl.ZclFrame) -> None:
         req = se.CHANGE_SUPPLY.parse(frame.payload)
-        result = self.outcome("change_supply", {"status": req.proposed_status})
+        if not self.credentials.authorised(creds.ACTION_SUPPLY, frame.payload):
+            # Supply control is the supplier's, signed (see mgmt_18): the status stays.
+            self.log_event(creds.EVENT_AUTHORISATION_REFUSED,
+                           "supply change without authorisation refused", security=True)
+            result = Outcome(apply=False, reason="not authorised")
+        else:
+            result = self.outcome("change_supply", {"status": req.proposed_status})
         if result.apply:
             self.supply = req.proposed_status
             self.log_event(0x8100 + req.proposed_status, "supply changed")

@@ -79,9 +79,18 @@ async def _mgmt(hub: CommsHub, ieee: int, op: int, data: bytes = b"") -> bytes:
     if status == mgmt.NOT_AUTHORISED:
         raise Refused("the device does not make this function available to remote parties",
                       OutcomeStatus.UNSUPPORTED, status)
+    if status in _AUTHORITY_REFUSALS:
+        raise Refused(f"device refused: {mgmt.STATUS_TEXT[status]}", _AUTHORITY_REFUSALS[status],
+                      status)
     if status != mgmt.OK:
         raise _refused(mgmt.STATUS_TEXT.get(status, f"status {status}"), status)
     return data
+
+
+#: A device's refusal on grounds of authority keeps its own outcome (see credentials).
+_AUTHORITY_REFUSALS = {mgmt.WRONG_SIGNER: OutcomeStatus.WRONG_SIGNER,
+                       mgmt.WRONG_ROLE: OutcomeStatus.WRONG_ROLE,
+                       mgmt.STALE_COUNTER: OutcomeStatus.STALE_COUNTER}
 
 
 def _kwh(wh: int) -> float:
@@ -325,6 +334,11 @@ async def update_credentials(hub: CommsHub, ieee: int, kind: str, p: dict[str, A
     role = p["RemotePartyRole"]
     material = _slot_material(hub, p, role)
     if kind == CHF:
+        if not hub.credentials.authorised(creds.ACTION_CREDENTIAL | mgmt.ROLES[role], material):
+            hub._log(creds.EVENT_AUTHORISATION_REFUSED,
+                     f"credential update {role} without authorisation refused", security=True)
+            raise Refused(f"the hub refused a {role} credential update with no authorisation",
+                          OutcomeStatus.WRONG_SIGNER, mgmt.WRONG_SIGNER)
         # The hub's own firmware carries out its rotation, quirks included (110031).
         own = hub.own_outcome("update_credential", {"role": role})
         if own is None or own.apply:

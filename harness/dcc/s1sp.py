@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from s1bench.emulator.credentials import CREDENTIAL_OPS
 from s1bench.emulator.headend import Command, DeviceOutcome, OutcomeStatus
 
 from .authority import DccAuthority
@@ -184,7 +185,8 @@ class S1sp:
         """Send one command, signed if it is critical, and learn what the slots now hold.
 
         Only critical commands (:func:`.dco.is_critical`: supply control,
-        credential updates, the prepayment and tariff families) are signed.
+        credential updates, the prepayment and tariff families) and every
+        replacement of a credential (6.21 and 8.5 too) are signed.
         The others ride the WAN session the hub and the head-end share, which
         authenticates them; an ECDSA signature and its check on every read a
         fleet sends would cost more than the rest of the command.
@@ -196,7 +198,8 @@ class S1sp:
         """
         authority = self.authority
         placing = authority.prepare(command)
-        signed = is_critical(request.srv) and authority.sign(command, role)
+        signed = (is_critical(request.srv) or command.op in CREDENTIAL_OPS) \
+            and authority.sign(command, role)
         if signed:
             self.last_signed = command
         outcome = await self.installation.execute(command)

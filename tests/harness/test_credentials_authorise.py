@@ -205,3 +205,30 @@ def test_signing_is_deterministic_for_a_seed_and_keys_stay_inside() -> None:
     dcc_one.sign(command, "Supplier")
     assert "signature" not in repr(command.authorisation)
     assert "private" not in repr(dcc_one).lower()
+
+
+def test_a_device_acts_on_no_unsigned_supply_or_credential_command() -> None:
+    async def body(dcc: DccRole) -> dict[str, Any]:
+        esme = dcc.installation.eui_of("ESME")
+        meter = dcc.installation.devices[esme]
+        before = dict(meter.credentials)
+        # A head-end command that never went through the DCC: no authorisation at all.
+        disable = await dcc.installation.execute(Command("change_supply", esme,
+                                                         {"Supply": "Disabled"}))
+        rotate = await dcc.installation.execute(Command(
+            "update_credential", esme, {"RemotePartyRole": "ACB",
+                                        "DigitalSigningCertificate": "attacker"}))
+        hub = await dcc.installation.execute(Command(
+            "update_credential", dcc.installation.hub_eui, {"RemotePartyRole": "ACB"}))
+        return {"disable": disable, "rotate": rotate, "hub": hub, "supply": await supply(dcc),
+                "same": dict(meter.credentials) == before,
+                "log": await security_log(dcc, "ESME")}
+
+    out = on("reference", body, enrolled=True)
+    assert out["disable"].status is OutcomeStatus.REFUSED and out["supply"] == "Enabled"
+    assert out["rotate"].status is OutcomeStatus.WRONG_SIGNER and out["same"]
+    assert out["hub"].status is OutcomeStatus.WRONG_SIGNER
+    refused = [e for e in out["log"] if e.startswith(f"{creds.EVENT_AUTHORISATION_REFUSED:04X}")]
+    assert [e.split(" ", 1)[1] for e in refused] == [
+        "supply change without authorisation refused",
+        "credential update ACB without authorisation refused"]
