@@ -214,23 +214,21 @@ class CredentialSlots(dict[str, str]):
     """A device's credential slots: role -> fingerprint, read as before.
 
     Beside the fingerprints it keeps each slot's public key, its counter
-    floor and the authorisation being delivered (two frames: what is
-    authorised, then the signature). A slot written with a bare digest (a
+    floor and what the last accepted authorisation grants. A slot written with a bare digest (a
     certificate the emulator cannot read) has a fingerprint but no key:
     nothing verifies under it.
     """
 
-    __slots__ = ("accepted", "floors", "grant", "keys", "pending")
+    __slots__ = ("accepted", "floors", "grant", "keys")
 
     def __init__(self) -> None:
         super().__init__()
         self.keys: dict[str, bytes] = {}
         self.floors: dict[str, int] = {}
-        self.pending: tuple[str, int, int, bytes] | None = None
         #: What the last accepted authorisation lets the device do: (action, the
         #: command it was spent on, None until then).
         self.grant: tuple[int, bytes | None] | None = None
-        #: The last signature accepted: its retransmission is answered again, not refused.
+        #: The last authorisation accepted: its retransmission is answered again, not refused.
         self.accepted: bytes | None = None
 
     def place(self, role: str, public_key: bytes) -> str:
@@ -272,7 +270,12 @@ class CredentialSlots(dict[str, str]):
 
     def check(self, ieee: int, role: str, action: int, counter: int, digest: bytes,
               signature: bytes) -> tuple[int, str]:
-        """Verify one authorisation: (status, why). Accepting raises the slot's floor."""
+        """Verify one authorisation: (status, why). Accepting raises the slot's floor.
+
+        Whatever an earlier authorisation granted ends here: a refused one
+        leaves the device with no grant at all.
+        """
+        self.grant = None
         key = self.keys.get(role)
         if key is None:
             return WRONG_SIGNER, f"no {role} key in the slot"
@@ -290,7 +293,6 @@ class CredentialSlots(dict[str, str]):
             return STALE_COUNTER, f"{role} counter {counter} is not above {floor}"
         self.floors[role] = counter
         self.grant = (action, None)
-        self.accepted = signature
         return ACCEPTED, "authorised"
 
 
@@ -302,33 +304,31 @@ def initial_slots(ieee: int) -> CredentialSlots:
     return slots
 
 
-def encode_request(role: str, action: int, counter: int, digest: bytes) -> bytes:
-    """First frame of an authorisation: what is authorised (role, action, counter, digest)."""
-    return bytes([0, mgmt.ROLES[role], action]) + counter.to_bytes(4, "big") + digest
+def encode(role: str, action: int, counter: int, digest: bytes, signature: bytes) -> bytes:
+    """An authorisation as the hub sends it: role, action, counter, command digest, signature.
+
+    103 bytes: within the 128-byte transfer the Tunneling cluster's tunnel
+    takes (longer than one 802.15.4 frame's payload; the emulator sends a
+    long transfer as one frame, as it does a long Publish Event Log). One
+    exchange, not two, because every signed command pays for it.
+    """
+    return (bytes([mgmt.ROLES[role], action]) + counter.to_bytes(4, "big") + digest
+            + signature)
 
 
-def encode_signature(signature: bytes) -> bytes:
-    """Second frame: the signature (r || s)."""
-    return bytes([1]) + signature
+AUTHORISATION_LEN = 6 + DIGEST_LEN + SIGNATURE_LEN
 
 
-def take_frame(slots: CredentialSlots, ieee: int, body: bytes) -> tuple[int, str]:
-    """A device's handling of one authorisation frame: (status, why)."""
-    if not body:
-        return mgmt.FAILED, "empty authorisation frame"
-    if body[0] == 0:
-        slots.grant = None
-        if len(body) != 7 + DIGEST_LEN or body[1] not in mgmt.ROLE_NAMES:
-            slots.pending = None
-            return mgmt.FAILED, "malformed authorisation"
-        slots.pending = (mgmt.ROLE_NAMES[body[1]], body[2], int.from_bytes(body[3:7], "big"),
-                         body[7:])
-        return mgmt.OK, "authorisation received"
-    pending, slots.pending = slots.pending, None
-    if pending is None and body[1:] == slots.accepted:
-        # The hub sends the signature again when our answer was lost: same answer.
+def take(slots: CredentialSlots, ieee: int, body: bytes) -> tuple[int, str]:
+    """A device's handling of an authorisation: (status, why)."""
+    if len(body) != AUTHORISATION_LEN or body[0] not in mgmt.ROLE_NAMES:
+        return mgmt.FAILED, "malformed authorisation"
+    if body == slots.accepted:
+        # The hub sends it again when our answer was lost: the same answer, no new grant.
         return ACCEPTED, "authorised"
-    if pending is None or len(body) != 1 + SIGNATURE_LEN:
-        return mgmt.FAILED, "signature without an authorisation"
-    role, action, counter, digest = pending
-    return slots.check(ieee, role, action, counter, digest, body[1:])
+    status, why = slots.check(ieee, mgmt.ROLE_NAMES[body[0]], body[1],
+                              int.from_bytes(body[2:6], "big"), body[6:6 + DIGEST_LEN],
+                              body[6 + DIGEST_LEN:])
+    if status == ACCEPTED:
+        slots.accepted = body
+    return status, why

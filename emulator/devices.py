@@ -368,11 +368,11 @@ class Device(HanNode):
     def mgmt_18(self, body: bytes) -> bytes | None:
         """A signed authorisation for the critical command that follows.
 
-        Two frames (what is authorised, then the signature) so each fits a
-        HAN frame. A refusal is answered with its own status and written to
-        the security log with the reason; the key itself is never logged.
+        Accepted, it grants the one command it was made for (see
+        :meth:`CredentialSlots.authorised`). A refusal is answered with its own
+        status and written to the security log with the reason; no key is logged.
         """
-        status, why = creds.take_frame(self.credentials, self.ieee, body)
+        status, why = creds.take(self.credentials, self.ieee, body)
         if status not in (mgmt.OK, mgmt.FAILED):
             self.log_event(creds.EVENT_AUTHORISATION_REFUSED,
                            f"authorisation refused: {why}", security=True)

@@ -2,7 +2,7 @@
 
 The target verifies: a command for the CHF is checked by the hub against its
 own slots; one for a device is delivered to it as a management operation
-(:data:`mgmt.AUTHORISE`, two frames) just before the command, and the device
+(:data:`mgmt.AUTHORISE`) just before the command, and the device
 checks it against its slots. The hub computes the command's action and digest
 itself from the command it is about to carry out, so a signature made for
 another command (or another device) does not verify. A refusal ends the
@@ -46,11 +46,8 @@ async def authorise(hub: CommsHub, ieee: int, kind: str, command: Command) -> No
     else:
         from .hub_services import _tunnel
 
-        status, _ = await _tunnel(hub, ieee, mgmt.AUTHORISE,
-                                  creds.encode_request(auth.role, action, auth.counter, digest))
-        if status == mgmt.OK:
-            status, _ = await _tunnel(hub, ieee, mgmt.AUTHORISE,
-                                      creds.encode_signature(auth.signature))
+        status, _ = await _tunnel(hub, ieee, mgmt.AUTHORISE, creds.encode(
+            auth.role, action, auth.counter, digest, auth.signature))
         why = mgmt.STATUS_TEXT.get(status, f"status {status}")
     if status == mgmt.OK:
         return

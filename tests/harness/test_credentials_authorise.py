@@ -232,3 +232,33 @@ def test_a_device_acts_on_no_unsigned_supply_or_credential_command() -> None:
     assert [e.split(" ", 1)[1] for e in refused] == [
         "supply change without authorisation refused",
         "credential update ACB without authorisation refused"]
+
+
+def test_a_lost_answer_is_recovered_without_opening_a_replay() -> None:
+    """The hub repeats a frame whose answer was lost; a repeat is not a replay of an older one."""
+    ieee = 0x00DB120000000001
+    slots = creds.initial_slots(ieee)
+    authority = DccAuthority(9)
+
+    def authorisation(supply: str) -> tuple[bytes, Command]:
+        command = Command("change_supply", "00-DB-12-00-00-00-00-01", {"Supply": supply})
+        authority.sign(command, "Supplier")
+        auth = command.authorisation
+        assert auth is not None
+        return creds.encode(auth.role, creds.ACTION_SUPPLY, auth.counter,
+                            creds.command_digest(command.op, command.args),
+                            auth.signature), command
+
+    first, _ = authorisation("Disabled")
+    assert creds.take(slots, ieee, first)[0] == creds.ACCEPTED
+    assert creds.take(slots, ieee, first)[0] == creds.ACCEPTED  # the same frame again
+    assert slots.authorised(creds.ACTION_SUPPLY, b"zcl frame")
+    assert slots.authorised(creds.ACTION_SUPPLY, b"zcl frame")  # its retransmission
+    assert not slots.authorised(creds.ACTION_SUPPLY, b"another frame")
+    second, _ = authorisation("Enabled")
+    assert creds.take(slots, ieee, second)[0] == creds.ACCEPTED
+    assert creds.take(slots, ieee, first)[0] == creds.STALE_COUNTER  # older: a replay
+    assert not slots.authorised(creds.ACTION_SUPPLY, b"zcl frame")  # a refusal ends the grant
+    # Re-placing the key a slot holds does not reopen its counter.
+    slots.place("Supplier", slots.keys["Supplier"])
+    assert creds.take(slots, ieee, first)[0] == creds.STALE_COUNTER
