@@ -25,6 +25,8 @@ its shape. No private key exists on this side: the DCC's key holders are in
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -147,9 +149,6 @@ def _verifier(public_key: bytes) -> ec.EllipticCurvePublicKey:
 
 def key_from_certificate(text: str) -> bytes | None:
     """The P-256 public key of a base64 DER (or PEM) certificate, if the text is one."""
-    import base64
-    import binascii
-
     raw = text.encode()
     try:
         cert = x509.load_pem_x509_certificate(raw) if text.lstrip().startswith("-----") \
@@ -162,19 +161,15 @@ def key_from_certificate(text: str) -> bytes | None:
     return public_bytes(key)
 
 
-#: Keys the emulator can name by fingerprint (the pre-migration operator's and
-#: every key placed in a slot this process): a rollback names its key so.
-_KNOWN: dict[str, bytes] = {}
-
-
-def remember(public_key: bytes) -> str:
-    fp = fingerprint_of(public_key)
-    _KNOWN.setdefault(fp, public_key)
-    return fp
-
-
 def known_key(fp: str) -> bytes | None:
-    return _KNOWN.get(fp.upper())
+    """The pre-migration SMSO's key with this fingerprint: what a rollback restores by name."""
+    return _smso_by_fingerprint().get(fp.upper())
+
+
+@lru_cache(maxsize=1)
+def _smso_by_fingerprint() -> dict[str, bytes]:
+    keys = (public_key_for(smso_label(role)) for role in mgmt.ROLES)
+    return {fingerprint_of(key): key for key in keys}
 
 
 #: The order n of the P-256 base point (SEC 2): a private scalar lies in 1..n-1.
@@ -195,9 +190,7 @@ def public_key_for(label: str) -> bytes:
     certificate text that is not a certificate.
     """
     key = ec.derive_private_key(derive_scalar(label), ec.SECP256R1())
-    pub = public_bytes(key.public_key())
-    remember(pub)
-    return pub
+    return public_bytes(key.public_key())
 
 
 def smso_label(role: str) -> str:
@@ -237,7 +230,7 @@ class CredentialSlots(dict[str, str]):
         Placing the key the slot already holds changes nothing (a repeated
         update must not reopen the counter to replays).
         """
-        fp = remember(public_key)
+        fp = fingerprint_of(public_key)
         if self.keys.get(role) == public_key:
             return fp
         self[role] = fp

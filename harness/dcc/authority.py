@@ -61,9 +61,7 @@ def _private(label: str) -> ec.EllipticCurvePrivateKey:
 
 @lru_cache(maxsize=256)
 def _public(label: str) -> bytes:
-    pub = creds.public_bytes(_private(label).public_key())
-    creds.remember(pub)
-    return pub
+    return creds.public_bytes(_private(label).public_key())
 
 
 def _sign(label: str, message: bytes) -> bytes:
