@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from . import aps, key_agreement, mgmt, mmo, nwk, se, zcl, zdo
+from . import credentials as creds
 from .meter_logs import LogsMixin
 from .meter_tariff import TariffMixin
 from .node import COORDINATOR, HanNode, LazySlot
@@ -76,9 +77,9 @@ def fingerprint(material: bytes) -> str:
     return hashlib.sha256(material).hexdigest()[:16].upper()
 
 
-def initial_credentials(ieee: int) -> dict[str, str]:
-    """The slots' fingerprints as the pre-migration operator left them (derived, not stored)."""
-    return {role: fingerprint(f"{ieee:016x}:{role}:smso".encode()) for role in mgmt.INITIAL_ROLES}
+def initial_credentials(ieee: int) -> creds.CredentialSlots:
+    """The slots as the pre-migration operator left them: its public key per role."""
+    return creds.initial_slots(ieee)
 
 
 class Device(HanNode):
@@ -108,8 +109,9 @@ class Device(HanNode):
     services: LazySlot[set[int]] = LazySlot(lambda d: set())
     messages: LazySlot[list[str]] = LazySlot(lambda d: [])
     quirk_memory: LazySlot[dict[str, Any]] = LazySlot(lambda d: {})
-    #: Credential slots: role -> fingerprint of the certificate in the slot.
-    credentials: LazySlot[dict[str, str]] = LazySlot(lambda d: initial_credentials(d.ieee))
+    #: Credential slots: role -> fingerprint of the public key in the slot (and the keys).
+    credentials: LazySlot[creds.CredentialSlots] = LazySlot(
+        lambda d: initial_credentials(d.ieee))
     #: Open Tunneling cluster tunnels: tunnel id -> the client's short address.
     tunnels: LazySlot[dict[int, int]] = LazySlot(lambda d: {})
 
@@ -399,12 +401,27 @@ class Device(HanNode):
                        se.transfer_data(tunnel, answer))
 
     def mgmt_10(self, body: bytes) -> bytes | None:
-        """Update a credential slot (6.15.1 / 6.23)."""
+        """Update a credential slot (6.15.1 / 6.23): the new key (or a bare digest).
+
+        Authority to replace it was checked by the authorisation that came
+        before (:meth:`mgmt_18`); from here on only the new key verifies.
+        """
         role = mgmt.ROLE_NAMES.get(body[0], "")
-        digest = body[1:33]
+        material = body[1:]
+        if len(material) not in (creds.PUBLIC_KEY_LEN, creds.DIGEST_LEN):
+            raise ValueError(f"credential update carries {len(material)} bytes, not a "
+                             f"{creds.PUBLIC_KEY_LEN}-byte key or {creds.DIGEST_LEN}-byte digest")
+        if not self.credentials.authorised(creds.ACTION_CREDENTIAL | body[0], body):
+            self.log_event(creds.EVENT_AUTHORISATION_REFUSED,
+                           f"credential update {role or body[0]} without authorisation refused",
+                           security=True)
+            return mgmt.response(mgmt.UPDATE_CREDENTIAL, mgmt.WRONG_SIGNER)
         result = self.outcome("update_credential", {"role": role})
         if result.apply and role:
-            self.credentials[role] = digest.hex()[:16].upper()
+            if len(material) == creds.PUBLIC_KEY_LEN:
+                self.credentials.place(role, material)
+            else:
+                self.credentials.place_digest(role, material)
             # The DCC holds the device once its management credential is its own.
             if role == "ACB":
                 self.enrolled = True
@@ -415,11 +432,24 @@ class Device(HanNode):
         return mgmt.response(mgmt.UPDATE_CREDENTIAL, status)
 
     def mgmt_11(self, body: bytes) -> bytes | None:
-        """Read credential fingerprints (6.24.1)."""
+        """Read credential fingerprints (6.24.1): of the public keys, never the keys."""
         data = bytearray([len(self.credentials)])
         for role, fp in self.credentials.items():
             data += bytes([mgmt.ROLES[role]]) + bytes.fromhex(fp)
         return mgmt.response(mgmt.READ_CREDENTIALS, mgmt.OK, bytes(data))
+
+    def mgmt_18(self, body: bytes) -> bytes | None:
+        """A signed authorisation for the critical command that follows.
+
+        Accepted, it grants the one command it was made for (see
+        :meth:`CredentialSlots.authorised`). A refusal is answered with its own
+        status and written to the security log with the reason; no key is logged.
+        """
+        status, why = creds.take(self.credentials, self.ieee, body)
+        if status not in (mgmt.OK, mgmt.FAILED):
+            self.log_event(creds.EVENT_AUTHORISATION_REFUSED,
+                           f"authorisation refused: {why}", security=True)
+        return mgmt.response(mgmt.AUTHORISE, status)
 
     def mgmt_12(self, body: bytes) -> bytes | None:
         """Configure one alert (6.22)."""
@@ -592,7 +622,13 @@ class Meter(TariffMixin, LogsMixin, Device):
     # Metering: Change Supply -> Supply Status Response
     def cmd_0702_0b(self, src: int, frame: zcl.ZclFrame) -> None:
         req = se.CHANGE_SUPPLY.parse(frame.payload)
-        result = self.outcome("change_supply", {"status": req.proposed_status})
+        if not self.credentials.authorised(creds.ACTION_SUPPLY, frame.payload):
+            # Supply control is the supplier's, signed (see mgmt_18): the status stays.
+            self.log_event(creds.EVENT_AUTHORISATION_REFUSED,
+                           "supply change without authorisation refused", security=True)
+            result = Outcome(apply=False, reason="not authorised")
+        else:
+            result = self.outcome("change_supply", {"status": req.proposed_status})
         if result.apply:
             self.supply = req.proposed_status
             self.log_event(0x8100 + req.proposed_status, "supply changed")

@@ -16,6 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from .credentials import Authorisation
+
 _EUI_RE = re.compile(r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$")
 
 
@@ -54,6 +56,13 @@ class OutcomeStatus(StrEnum):
     UNKNOWN_COMMAND = "unknown-command"
     #: The device answered, but not in a form the hub could read.
     MALFORMED = "malformed"
+    #: The command's authorisation does not verify under the key in the slot of
+    #: its role (signed by someone else, or by a key rotated out of the slot).
+    WRONG_SIGNER = "wrong-signer"
+    #: The authorisation verifies, but that slot's role may not authorise this command.
+    WRONG_ROLE = "wrong-role"
+    #: The authorisation's counter is not above the last one the slot accepted (a replay).
+    STALE_COUNTER = "stale-counter"
 
 
 @dataclass(slots=True)
@@ -64,12 +73,15 @@ class Command:
     ``update_device_log``...); ``args`` use the DUIS leaf names the S1SP
     already validated, so no translation table sits between them. ``ref``
     lets the S1SP correlate the outcome with its request in logs.
+    ``authorisation`` is the slot holder's signature on a critical command
+    (:mod:`credentials`): the target verifies it before acting on the command.
     """
 
     op: str
     target: str
     args: dict[str, Any] = field(default_factory=dict)
     ref: str = ""
+    authorisation: Authorisation | None = None
 
 
 @dataclass(slots=True)

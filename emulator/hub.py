@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from . import mmo, se, zcl, zdo
+from .credentials import CredentialSlots
 from .devices import CHF, DeviceInfo, QuirkContext, initial_credentials
 from .han_link import HanLink
 from .headend import (
@@ -77,8 +78,8 @@ class CommsHub:
     security_log: LazySlot[list[tuple[int, int, int, str]]] = LazySlot(lambda h: [])
     permit_durations_sent: LazySlot[list[int]] = LazySlot(lambda h: [])
     quirk_memory: LazySlot[dict[str, Any]] = LazySlot(lambda h: {})
-    #: Credential slots: role -> fingerprint of the certificate in the slot.
-    credentials: LazySlot[dict[str, str]] = LazySlot(lambda h: initial_credentials(h.ieee))
+    #: Credential slots: role -> fingerprint of the public key in the slot (and the keys).
+    credentials: LazySlot[CredentialSlots] = LazySlot(lambda h: initial_credentials(h.ieee))
 
     device_type = CHF
 
@@ -204,6 +205,11 @@ class CommsHub:
                     return DeviceOutcome(OutcomeStatus.REFUSED, reason=early.reason,
                                          zcl_status=early.status)
         try:
+            if command.authorisation is not None:
+                # The target checks a signed command before acting on it (hub_authority).
+                from .hub_authority import authorise
+
+                await authorise(self, ieee, device_type, command)
             data = await handler(self, ieee, device_type, dict(command.args))
         except NoResponse as exc:
             return DeviceOutcome(OutcomeStatus.SILENT,

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from . import credentials as creds
 from . import mgmt, se, zcl
 from .devices import CHF
 from .headend import NoResponse, OutcomeStatus, Refused, eui64_int, eui64_str
@@ -118,9 +119,18 @@ async def _mgmt(hub: CommsHub, ieee: int, op: int, data: bytes = b"") -> bytes:
     if status == mgmt.NOT_AUTHORISED:
         raise Refused("the device does not make this function available to remote parties",
                       OutcomeStatus.UNSUPPORTED, status)
+    if status in _AUTHORITY_REFUSALS:
+        raise Refused(f"device refused: {mgmt.STATUS_TEXT[status]}", _AUTHORITY_REFUSALS[status],
+                      status)
     if status != mgmt.OK:
         raise _refused(mgmt.STATUS_TEXT.get(status, f"status {status}"), status)
     return data
+
+
+#: A device's refusal on grounds of authority keeps its own outcome (see credentials).
+_AUTHORITY_REFUSALS = {mgmt.WRONG_SIGNER: OutcomeStatus.WRONG_SIGNER,
+                       mgmt.WRONG_ROLE: OutcomeStatus.WRONG_ROLE,
+                       mgmt.STALE_COUNTER: OutcomeStatus.STALE_COUNTER}
 
 
 def _kwh(wh: int) -> float:
@@ -307,7 +317,11 @@ async def read_log(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> di
 
 
 def _credential_digest(hub: CommsHub, p: dict[str, Any], role: str) -> bytes:
-    """What the device is told to hold: a digest of the certificate, never a key."""
+    """A digest of the certificate, for a slot whose key the emulator cannot read.
+
+    6.21 / 8.5 still place these; the credential handlers here place public
+    keys (:func:`_slot_material`).
+    """
     material = p.get("DigitalSigningCertificate") or f"{role}:{hub.rng.getrandbits(128):032x}"
     text = str(material)
     if text.startswith("restore:") and len(text) == 24:
@@ -317,29 +331,72 @@ def _credential_digest(hub: CommsHub, p: dict[str, Any], role: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
+def _slot_material(hub: CommsHub, p: dict[str, Any], role: str) -> bytes:
+    """What a slot is to hold: a public key (33 bytes), or a bare digest (32) as a last resort.
+
+    The DCC side sends the new key's public half (``__public_key``) with the
+    command, signed with it. A certificate given as DER/PEM gives its own
+    key; a rollback names the key it restores by fingerprint. Other text is
+    not a certificate: it stands for one, and a key is derived from it whose
+    private half nobody holds (so nothing can be signed under it).
+    """
+    key = p.get("__public_key")
+    if key is not None:
+        key = bytes(key)
+        if len(key) != creds.PUBLIC_KEY_LEN:
+            raise _bad(f"the new {role} public key is {len(key)} bytes, not "
+                       f"{creds.PUBLIC_KEY_LEN} (a compressed P-256 point)")
+        return key
+    text = p.get("DigitalSigningCertificate")
+    if text is None:
+        return creds.public_key_for(f"s1bench:certificate:{role}:{hub.rng.getrandbits(128):032x}")
+    text = str(text)
+    if text.startswith("restore:") and len(text) == 24:
+        known = creds.known_key(text[8:])
+        return known if known is not None else _credential_digest(hub, p, role)
+    return creds.key_from_certificate(text) or creds.public_key_for(
+        f"s1bench:certificate:{text}")
+
+
+def _place(slots: creds.CredentialSlots, role: str, material: bytes) -> str:
+    if len(material) == creds.PUBLIC_KEY_LEN:
+        return slots.place(role, material)
+    return slots.place_digest(role, material)
+
+
+def _fingerprint(material: bytes) -> str:
+    return creds.fingerprint_of(material) if len(material) == creds.PUBLIC_KEY_LEN \
+        else material.hex()[:16].upper()
+
+
 @handles("update_credential")
 async def update_credentials(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
     role = p["RemotePartyRole"]
-    digest = _credential_digest(hub, p, role)
+    material = _slot_material(hub, p, role)
     if kind == CHF:
+        if not hub.credentials.authorised(creds.ACTION_CREDENTIAL | mgmt.ROLES[role], material):
+            hub._log(creds.EVENT_AUTHORISATION_REFUSED,
+                     f"credential update {role} without authorisation refused", security=True)
+            raise Refused(f"the hub refused a {role} credential update with no authorisation",
+                          OutcomeStatus.WRONG_SIGNER, mgmt.WRONG_SIGNER)
         # The hub's own firmware carries out its rotation, quirks included (110031).
         own = hub.own_outcome("update_credential", {"role": role})
         if own is None or own.apply:
-            hub.credentials[role] = digest.hex()[:16].upper()
+            _place(hub.credentials, role, material)
             if role == "ACB":
                 hub.enrolled = True
         if own is not None and not own.confirm:
             raise NoResponse(own.reason or "the hub did not confirm the rotation")
         return {"RemotePartyRole": role, "CredentialFingerprint": hub.credentials[role]}
-    await _mgmt(hub, ieee, mgmt.UPDATE_CREDENTIAL, bytes([mgmt.ROLES[role]]) + digest)
-    return {"RemotePartyRole": role, "CredentialFingerprint": digest.hex()[:16].upper()}
+    await _mgmt(hub, ieee, mgmt.UPDATE_CREDENTIAL, bytes([mgmt.ROLES[role]]) + material)
+    return {"RemotePartyRole": role, "CredentialFingerprint": _fingerprint(material)}
 
 
 @handles("change_of_supplier")
 async def change_of_supplier(hub: CommsHub, ieee: int, kind: str, p: dict[str, Any]) -> dict:
-    digest = _credential_digest(hub, p, "Supplier")
-    await _mgmt(hub, ieee, mgmt.UPDATE_CREDENTIAL, bytes([mgmt.ROLES["Supplier"]]) + digest)
-    return {"RemotePartyRole": "Supplier", "CredentialFingerprint": digest.hex()[:16].upper()}
+    material = _slot_material(hub, p, "Supplier")
+    await _mgmt(hub, ieee, mgmt.UPDATE_CREDENTIAL, bytes([mgmt.ROLES["Supplier"]]) + material)
+    return {"RemotePartyRole": "Supplier", "CredentialFingerprint": _fingerprint(material)}
 
 
 @handles("read_credentials")

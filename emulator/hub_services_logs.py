@@ -34,10 +34,11 @@ from .headend import OutcomeStatus, Refused, eui64_str
 from .hub import CommsHub
 from .hub_services import (
     _bad,
-    _credential_digest,
+    _fingerprint,
     _mgmt,
     _read,
     _refused,
+    _slot_material,
     _tunnel,
     handles,
 )
@@ -628,11 +629,13 @@ async def replace_party_credentials(hub: CommsHub, ieee: int, kind: str,
     given = [(param, name) for param, name in _CERTIFICATES if p.get(param)]
     if not given:
         raise _bad("ReplacementCertificates holds no certificate")
-    digest = _credential_digest(hub, {"DigitalSigningCertificate": p[given[0][0]]}, role)
-    await _mgmt(hub, ieee, mgmt.UPDATE_CREDENTIAL, bytes([mgmt.ROLES[role]]) + digest)
+    # The DCC side sends the key it places (__public_key); else the certificate's own.
+    material = _slot_material(hub, {"DigitalSigningCertificate": p[given[0][0]],
+                                    "__public_key": p.get("__public_key")}, role)
+    await _mgmt(hub, ieee, mgmt.UPDATE_CREDENTIAL, bytes([mgmt.ROLES[role]]) + material)
     body: dict[str, Any] = {"RemotePartyRole": role,
                             "Certificates": [name for _, name in given],
-                            "CredentialFingerprint": digest.hex()[:16].upper()}
+                            "CredentialFingerprint": _fingerprint(material)}
     for name in ("RemotePartyFloorSeqNumber", "RemotePartyPrepaymentTopUpFloorSeqNumber"):
         if p.get(name) is not None:
             body[name] = p[name]

@@ -19,6 +19,8 @@ material: what a device holds is identified by a fingerprint.
 
 from __future__ import annotations
 
+#: Data: role, then the new key's compressed P-256 point (33 bytes; a public key,
+#: see :mod:`credentials`) or, from older callers, a 32-byte certificate digest.
 UPDATE_CREDENTIAL = 0x10
 READ_CREDENTIALS = 0x11
 CONFIGURE_ALERT = 0x12
@@ -27,6 +29,8 @@ UNJOIN_SERVICE = 0x14
 BOOST_CONFIG = 0x15
 AUX_LOAD = 0x16
 READ_BOOST = 0x17
+#: A signed authorisation for the command that follows (see :mod:`credentials`).
+AUTHORISE = 0x18
 RESPONSE = 0x80
 
 OK = 0
@@ -34,9 +38,16 @@ FAILED = 1
 NOT_AUTHORISED = 2
 UNSUPPORTED = 3
 REFUSED = 4
+#: An authorisation refused: its signature does not verify under the slot's key,
+#: the slot's role may not authorise the command, or its counter is not new.
+WRONG_SIGNER = 5
+WRONG_ROLE = 6
+STALE_COUNTER = 7
 
 STATUS_TEXT = {OK: "success", FAILED: "failed", NOT_AUTHORISED: "not authorised",
-               UNSUPPORTED: "unsupported", REFUSED: "refused"}
+               UNSUPPORTED: "unsupported", REFUSED: "refused",
+               WRONG_SIGNER: "wrong signer", WRONG_ROLE: "wrong role",
+               STALE_COUNTER: "stale or replayed counter"}
 
 #: DUIS RemotePartyRole values (schema type RemotePartyRole) and their slot numbers.
 ROLES = {"Supplier": 1, "NetworkOperator": 2, "ACB": 3, "Recovery": 4, "Root": 5,

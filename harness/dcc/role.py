@@ -175,7 +175,7 @@ class DccRole:
 
     async def _carry_out(self, request: ServiceRequest, who: User,
                          device_type: str) -> ServiceResponse:
-        response = await self.s1sp.carry_out(request, device_type)
+        response = await self.s1sp.carry_out(request, device_type, who.role)
         self.dsp.after(request, response, who)
         self.s1sp.after(request, response)
         return response

@@ -20,6 +20,12 @@ bad argument              E12 (command variant not applicable)
 unknown command           E11
 ========================  =====================================================
 
+A device's refusal of a command's authorisation (see :mod:`.authority`) is
+not the device saying no to the function: the signer is not authorised for
+that device at that time. A wrong signer or a wrong role is answered E4
+(user role not authorised for the device at that time); a stale or replayed
+counter E1, as the DSP answers a replayed RequestID counter.
+
 DCC-side defects of the S1SP (91339/91340's missing codes) act here, after
 the translation; CoS loss alerts (61224) are written here too.
 """
@@ -31,9 +37,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from s1bench.emulator.credentials import CREDENTIAL_OPS
 from s1bench.emulator.headend import Command, DeviceOutcome, OutcomeStatus
 
-from .dco import Dco
+from .authority import DccAuthority
+from .dco import Dco, is_critical
 from .messages import ResponseCode, ServiceRequest, ServiceResponse
 from .srvs import SRVS
 
@@ -83,6 +91,9 @@ _CODES = {
     OutcomeStatus.UNKNOWN_DEVICE: ResponseCode.UNKNOWN_DEVICE,
     OutcomeStatus.BAD_ARGUMENT: ResponseCode.NOT_APPLICABLE,
     OutcomeStatus.UNKNOWN_COMMAND: ResponseCode.SRV_NOT_FOR_DEVICE,
+    OutcomeStatus.WRONG_SIGNER: ResponseCode.USER_NOT_AUTHORISED,
+    OutcomeStatus.WRONG_ROLE: ResponseCode.USER_NOT_AUTHORISED,
+    OutcomeStatus.STALE_COUNTER: ResponseCode.INVALID_USER,
 }
 
 
@@ -100,6 +111,9 @@ class S1sp:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"s1sp:{self.seed}:{self.installation.hub_eui}")
+        self.authority = DccAuthority(self.seed)
+        #: The last signed command sent (a test replays it as a WAN attacker would).
+        self.last_signed: Command | None = None
 
     def quirk(self, name: str) -> Any | None:
         return next((q for q in self.dcc_quirks if q.name == name), None)
@@ -132,8 +146,13 @@ class S1sp:
         return ServiceResponse(request.request_id, request.srv, code, body,
                                self.installation.clock.now(), reason, **extra)
 
-    async def carry_out(self, request: ServiceRequest, device_type: str) -> ServiceResponse:
-        """One validated request: service definition, dual control, head-end, translation."""
+    async def carry_out(self, request: ServiceRequest, device_type: str,
+                        role: str | None = None) -> ServiceResponse:
+        """One validated request: service definition, dual control, head-end, translation.
+
+        ``role`` is the sender's DUIS user role: a critical command is signed
+        with the key of that role's slot (see :meth:`_execute`).
+        """
         missing = self.not_in_service(request.srv, device_type)
         if missing:
             return self._response(request, ResponseCode.SRV_NOT_FOR_DEVICE, {}, missing)
@@ -146,10 +165,12 @@ class S1sp:
         op, fixed = HEADEND[request.srv]
         command = Command(op, request.target, {**request.params, **fixed},
                           str(request.request_id))
-        outcome = await self.installation.execute(command)
+        outcome = await self._execute(request, command, role)
         self.outcomes.append({"request_id": str(request.request_id), "op": op,
                               "target": request.target, "status": str(outcome.status),
                               "reason": outcome.reason})
+        if request.srv == "6.24.1" and outcome.done:
+            self.authority.read_back(request.target, outcome.data.get("Credentials", {}))
         response = self.translate(request, outcome)
         for quirk in self.dcc_quirks:
             response = quirk.s1sp_response(self.rng, request, response)
@@ -158,6 +179,46 @@ class S1sp:
                                      "device": request.target, "code": None,
                                      "detail": response.reason})
         return response
+
+    async def _execute(self, request: ServiceRequest, command: Command,
+                       role: str | None) -> DeviceOutcome:
+        """Send one command, signed if it is critical, and learn what the slots now hold.
+
+        Only critical commands (:func:`.dco.is_critical`: supply control,
+        credential updates, the prepayment and tariff families) and every
+        replacement of a credential (6.21 and 8.5 too) are signed.
+        The others ride the WAN session the hub and the head-end share, which
+        authenticates them; an ECDSA signature and its check on every read a
+        fleet sends would cost more than the rest of the command.
+
+        When the device refuses the key the DCC believed in and a replacement
+        of that slot went unconfirmed (110031: rotated, never confirmed), the
+        refusal is how the DCC learns the rotation took: it adopts the new key
+        and sends the command once more, signed with it.
+        """
+        authority = self.authority
+        placing = authority.prepare(command)
+        signed = (is_critical(request.srv) or command.op in CREDENTIAL_OPS) \
+            and authority.sign(command, role)
+        if signed:
+            self.last_signed = command
+        outcome = await self.installation.execute(command)
+        auth = command.authorisation
+        if signed and auth is not None and outcome.status is OutcomeStatus.WRONG_SIGNER \
+                and authority.adopt_pending(command.target, auth.role) is not None:
+            self.outcomes.append({"request_id": str(request.request_id), "op": command.op,
+                                  "target": command.target, "status": str(outcome.status),
+                                  "reason": f"{outcome.reason}; the unconfirmed {auth.role} "
+                                            "replacement took: signing with its key"})
+            command.authorisation = None
+            command.args.pop("__public_key", None)
+            placing = authority.prepare(command)
+            authority.sign(command, role)
+            self.last_signed = command
+            outcome = await self.installation.execute(command)
+        if placing is not None and outcome.status in (OutcomeStatus.DONE, OutcomeStatus.SILENT):
+            authority.placed(command, placing, confirmed=outcome.done)
+        return outcome
 
     def translate(self, request: ServiceRequest, outcome: DeviceOutcome) -> ServiceResponse:
         status = outcome.status
