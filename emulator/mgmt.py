@@ -13,8 +13,11 @@ ids (200-254; 0-6 name DLMS/COSEM, IEC 61107, ANSI C12, M-Bus, SML,
 ClimateTalk and GB-HRGP), and :data:`MANUFACTURER_CODE`, so the tunnel can
 never be taken for a GB-HRGP (GBCS) one.
 
-Credentials travel as a SHA-256 digest of the certificate, never as key
-material: what a device holds is identified by a fingerprint.
+Credentials travel as public keys (the compressed P-256 point of the
+certificate placed in a slot), never as a private half; a device identifies
+what it holds by the key's fingerprint. A critical command reaches a device
+after an :data:`AUTHORISE` operation carrying the slot holder's signature
+over it (:mod:`credentials`), which the device checks before it acts.
 """
 
 from __future__ import annotations

@@ -54,6 +54,7 @@ from typing import Any
 import aiomqtt
 import structlog
 
+from .credentials import Authorisation
 from .headend import Alert, Command, DeviceOutcome, OutcomeStatus, eui64_int, eui64_str
 
 log = structlog.get_logger("s1bench.wan")
@@ -123,6 +124,9 @@ def decode_batch(payload: bytes) -> list[tuple[int, int, Any]]:
         data = _untag(json.loads(payload[start:pos]))
         ident = data.pop("id")
         if kind == COMMAND:
+            signed = data.get("authorisation")
+            if signed is not None:  # the slot holder's signature travels with its command
+                data["authorisation"] = Authorisation(**_known(Authorisation, signed))
             out.append((kind, ident, Command(**_known(Command, data))))
         elif kind == OUTCOME:
             data["status"] = OutcomeStatus(data["status"])

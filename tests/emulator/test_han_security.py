@@ -17,6 +17,10 @@ from s1bench.emulator.clock import VirtualClock
 from s1bench.emulator.headend import Command, OutcomeStatus, eui64_int
 from s1bench.emulator.installation import REFERENCE_DMC, Installation
 from s1bench.emulator.medium import make_medium
+from s1bench.harness.dcc.authority import DccAuthority
+
+#: The supplier's signing keys (the pre-migration operator's, as the installation holds).
+_SUPPLIER = DccAuthority()
 
 FORGED = ("bad_mic", "wrong_network_key", "unknown_device")
 CODE = {"bad_mic": "8F53", "wrong_network_key": "8F53", "unknown_device": "8F3E",
@@ -37,8 +41,10 @@ async def _security_codes(inst: Installation, device: str) -> list[str]:
 
 
 async def _change(inst: Installation, device: str, supply: str) -> None:
-    outcome = await inst.execute(Command("change_supply", inst.eui_of(device),
-                                         {"Supply": supply}))
+    """A supply change as the supplier sends it: signed (a meter acts on no unsigned one)."""
+    command = Command("change_supply", inst.eui_of(device), {"Supply": supply})
+    assert _SUPPLIER.sign(command, "Supplier")
+    outcome = await inst.execute(command)
     assert outcome.status == OutcomeStatus.DONE, outcome.reason
 
 
@@ -113,25 +119,46 @@ def test_a_hostile_alert_to_the_hub_is_dropped_logged_and_not_relayed(
     assert codes.count(CODE[kind]) == 1
 
 
+def _insider_frame(inst: Installation, clock: VirtualClock, device: str,
+                   command: han_hostile.Command) -> bytes:
+    """The frame a forger builds, sealed properly: right keys, a fresh counter."""
+    where = han_hostile.aim(inst, device, command)
+    assert inst.hub.network_key is not None
+    sender: Any = inst.hub.link if command.sender == "hub" else next(
+        d for d in inst.devices.values() if d.ieee == where.claimed_ieee)
+    # The sender's next counter, taken as it would take it, so its own frames stay fresh.
+    sender._frame_counter += 1
+    return han_hostile.seal(pan=inst.pan, dst=where.target_short, src=where.claimed_short,
+                            source_ieee=where.claimed_ieee, key=inst.hub.network_key,
+                            counter=sender._frame_counter, key_seq=0, cluster=command.cluster,
+                            frame=command.build(clock), link_key=where.link_key)
+
+
 def test_a_forged_frame_would_be_acted_on_without_its_fault(clock: VirtualClock) -> None:
-    """The forger is not broken: the same frame sealed properly by an insider is obeyed."""
+    """The forger is not broken: an alert sealed properly by an insider is relayed."""
+    async def main() -> tuple[int, int]:
+        inst = build(clock)
+        before = len(inst.alerts)
+        han_hostile.transmit(inst, _insider_frame(inst, clock, "CHF",
+                                                  han_hostile.COMMANDS["publish_alert"]))
+        await clock.sleep(1)
+        return before, len(inst.alerts)
+
+    before, after = clock.run(main())
+    assert after == before + 1
+
+
+def test_even_a_properly_sealed_disable_supply_needs_its_signed_authorisation(
+        clock: VirtualClock) -> None:
+    """HAN keys are not authority: a meter switches its supply only under a signed command."""
     async def main() -> str:
         inst = build(clock)
-        command = han_hostile.COMMANDS["disable_supply"]
-        where = han_hostile.aim(inst, "ESME", command)
-        assert inst.hub.network_key is not None
-        # The hub's next counter, taken as the hub would take it, so its own frames stay fresh.
-        link: Any = inst.hub.link
-        link._frame_counter += 1
-        raw = han_hostile.seal(pan=inst.pan, dst=where.target_short, src=where.claimed_short,
-                               source_ieee=where.claimed_ieee, key=inst.hub.network_key,
-                               counter=link._frame_counter, key_seq=0, cluster=command.cluster,
-                               frame=command.build(clock), link_key=where.link_key)
-        han_hostile.transmit(inst, raw)
+        han_hostile.transmit(inst, _insider_frame(inst, clock, "ESME",
+                                                  han_hostile.COMMANDS["disable_supply"]))
         await clock.sleep(1)
         return await _supply(inst, "ESME")
 
-    assert clock.run(main()) == "Disabled"
+    assert clock.run(main()) == "Enabled"
 
 
 def test_a_device_removed_from_the_device_log_is_not_heard(clock: VirtualClock) -> None:

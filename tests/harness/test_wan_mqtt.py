@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from s1bench.emulator.credentials import Authorisation
 from s1bench.emulator.headend import Alert, Command, DeviceOutcome, OutcomeStatus
 from s1bench.emulator.wan_mqtt import (
     ALERT,
@@ -52,7 +53,8 @@ from test_serve import (
 def test_records_come_back_as_they_went() -> None:
     when = datetime(2026, 11, 25, 1, 2, 3, tzinfo=UTC)
     command = Command("update_credential", "00-DB-12-34-56-78-90-A0",
-                      {"RemotePartyRole": "ACB", "Blob": b"\x00\x01", "At": when}, ref="r1")
+                      {"RemotePartyRole": "ACB", "Blob": b"\x00\x01", "At": when}, ref="r1",
+                      authorisation=Authorisation("ACB", 7, bytes(range(64))))
     outcome = DeviceOutcome(OutcomeStatus.REFUSED, {"Readings": [1, 2]}, "no", 0x87, when)
     alert = Alert("8F84", "00-DB-12-34-56-78-90-A0", when, "detail")
     batch = encode_batch([encode_record(COMMAND, 7, command), encode_record(OUTCOME, 7, outcome),
