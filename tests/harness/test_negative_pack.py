@@ -62,7 +62,12 @@ def _han_pack() -> Pack:
 
 def test_a_han_that_checks_no_security_fails_the_han_tests(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without the guard: replays and strangers are obeyed, MIC failures go unlogged."""
+    """Without the guard: a replayed or stranger's alert is obeyed, nothing is logged.
+
+    A meter still keeps its supply: a supply change needs the slot holder's
+    signed authorisation as well (emulator/credentials.py), which no HAN frame
+    carries, so the guard is not the meter's only defence there.
+    """
     monkeypatch.setattr(han_guard, "admit", lambda node, frame, data: True)
     monkeypatch.setattr(han_guard, "mic_failed", lambda node, exc, frame: None)
     run_packs([_han_pack()], ["reference"], tmp_path)
@@ -71,9 +76,10 @@ def test_a_han_that_checks_no_security_fails_the_han_tests(
     assert all(s["verdict"] == "fail" for s in steps)
     for step in steps:
         h = step["han_inject"]
-        obeyed = h["kind"] in ("unknown_device", "replayed_counter")
+        obeyed = h["kind"] in ("unknown_device", "replayed_counter") and h["device"] == "CHF"
         assert h["acted_on"] is obeyed, h
-        assert h["security_log_gained"] == [], h
+        # Nothing of the guard's (a refused authorisation, 8F1F, is the meter's own).
+        assert not set(h["security_log_gained"]) & {"8F53", "8F60", "8F3E"}, h
         assert any("security log gained no" in f for f in step["failures"])
 
 
