@@ -113,6 +113,11 @@ def fleet(
     halt_failure_rate: Annotated[float, typer.Option(
         metavar="RATE", help="Pacing: failure rate that halts a DMC in day.")] = 0.20,
     quiet: Annotated[bool, typer.Option(help="No progress bar or day lines.")] = False,
+    faults: Annotated[Path | None, typer.Option(
+        "--faults", metavar="FAULTS.yaml",
+        help="Drop, delay, duplicate or reorder HAN frames on this schedule (seeded per "
+             "installation; recorded). See `s1bench schema faults`.", show_default=False)
+    ] = None,
 ) -> int:
     """Simulate migration days for a fleet on the virtual clock, paced as seed 002 Annex C.
 
@@ -147,6 +152,13 @@ def fleet(
     if medium == "mqtt":
         assert where is not None
         options = {"host": where[0], "port": where[1]}
+    if faults is not None:
+        from .faults_file import FaultsError, load_faults
+
+        try:
+            options["faults"] = load_faults(faults)
+        except FaultsError as exc:
+            raise BadInput(f"--faults: {exc}") from None
     if workers == 0 and where is None:
         raise BadInput("--workers 0 needs --broker (workers elsewhere take the shards)")
     target = writable_dir(out or cfg.out / "fleet", "--out")
