@@ -192,8 +192,60 @@ def _wave_part(volume: int, waves: int, wave: int) -> int:
 
 
 def _pool(workers: int) -> Any:
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method).Pool(workers)
+    return ShardPool(workers)
+
+
+class ShardPool:
+    """``imap`` over shards in worker processes that survives a worker killed mid-shard.
+
+    ``multiprocessing.Pool`` replaces a killed worker but loses the task it
+    held, so ``imap`` would wait for it forever. A process pool executor
+    says so instead (``BrokenProcessPool``): the pool is rebuilt and every
+    shard without a result is submitted again. Nothing of a lost shard was
+    recorded (only the coordinator writes the record), so it is migrated from
+    the start, once, and its lines say ``resent``.
+    """
+
+    def __init__(self, workers: int) -> None:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        self._context = multiprocessing.get_context(method)
+        self._workers = workers
+        self._executor = self._start()
+        #: Times a killed worker broke the pool.
+        self.rebuilt = 0
+
+    def _start(self) -> Any:
+        from concurrent.futures import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(self._workers, mp_context=self._context)
+
+    def imap(self, fn: Callable[..., Any], jobs: Any) -> Any:
+        from concurrent.futures.process import BrokenProcessPool
+
+        jobs = list(jobs)
+        futures = {n: self._executor.submit(fn, job) for n, job in enumerate(jobs)}
+        resent: set[int] = set()
+        for n in range(len(jobs)):
+            while True:
+                try:
+                    lines, sample = futures[n].result()
+                    break
+                except BrokenProcessPool:
+                    self.rebuilt += 1
+                    self._executor.shutdown(wait=False, cancel_futures=True)
+                    self._executor = self._start()
+                    for m in range(n, len(jobs)):
+                        futures[m] = self._executor.submit(fn, jobs[m])
+                        resent.add(m)
+            if n in resent:
+                sample = {**sample, "resent": "worker process lost; shard sent again"}
+            yield lines, sample
+
+    def terminate(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def join(self) -> None:
+        self._executor.shutdown(wait=True)
 
 
 def _migrate(items: list[tuple[str, int]], recorded: dict[int, dict[str, Any]], pool: Any,
@@ -209,6 +261,9 @@ def _migrate(items: list[tuple[str, int]], recorded: dict[int, dict[str, Any]], 
     for lines, sample in results:
         for line in lines:
             line.update(day=day, wave=wave)
+            if sample.get("resent"):
+                # Migrated from the start again (a lost worker or broker): the record says so.
+                line["resent"] = sample["resent"]
             fresh[line["i"]] = line
             writer.write(line)
         writer.commit()  # one fsync per shard: a kill loses at most the shard in flight

@@ -104,12 +104,15 @@ def _other_medium(name: str, clock: Any, seed: int, options: dict[str, Any],
 
     Every station of an installation lives in the same worker, so the medium need
     not wait for stations in other processes (``remote_wait`` 0): a frame to a
-    device that is off would otherwise cost a quarter of a real second.
+    device that is off would otherwise cost a quarter of a real second. An
+    installation that starts while the broker restarts waits for it
+    (``connect_retry_s``) rather than failing its whole shard.
     """
     from s1bench.emulator.medium import make_medium
 
     return make_medium(name, clock=clock, seed=seed,
-                       **{"site": f"fleet-{index}", "remote_wait": 0.0, **options})
+                       **{"site": f"fleet-{index}", "remote_wait": 0.0,
+                          "connect_retry_s": 60.0, **options})
 
 
 #: Installations of one shard migrating at once on one loop. Sharing the loop

@@ -1,0 +1,101 @@
+"""A fleet run through a broker restart and a worker killed mid-shard.
+
+What a user would check after either: the run completed, every installation
+has exactly one outcome in the record, and nothing recorded before the fault
+was lost or written again. Shards in flight are migrated from the start again
+and their lines say so (``resent``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from s1bench.harness.bench_mqtt import Mosquitto
+from s1bench.harness.runner import read_lines
+
+
+def _fleet(out: Path, n: int, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "s1bench.harness.cli", "fleet", "-n", str(n), "--mix",
+         "itron-dormant=1", "--per-day", str(n), "--days", "1", "--out", str(out), "--quiet",
+         *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _installations(out: Path) -> list[dict[str, Any]]:
+    return [line for line in read_lines(out / "record.jsonl") if line["kind"] == "installation"]
+
+
+def _wait_for_lines(process: subprocess.Popen[bytes], out: Path, count: int,
+                    timeout: float = 240) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        if (out / "record.jsonl").exists():
+            lines = _installations(out)
+            if len(lines) >= count:
+                return lines
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {count} installations recorded in {timeout} s")
+
+
+def _one_outcome_each(out: Path, n: int, before: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    after = _installations(out)
+    indices = [line["i"] for line in after]
+    assert len(indices) == len(set(indices)), "an installation was recorded twice"
+    assert sorted(indices) == list(range(n)), "an installation has no outcome"
+    assert after[:len(before)] == before, "a line recorded before the fault changed or was lost"
+    assert read_lines(out / "record.jsonl")[-1]["kind"] == "end"
+    return after
+
+
+def test_a_fleet_over_mqtt_survives_a_broker_restart(tmp_path: Path) -> None:
+    n = 2000
+    broker = Mosquitto(tmp_path)
+    port = broker.start()
+    out = tmp_path / "fleet"
+    process = _fleet(out, n, "--medium", "mqtt", "--broker", f"127.0.0.1:{port}",
+                     "--workers", "2")
+    try:
+        before = _wait_for_lines(process, out, 200)
+        assert len(before) < n, "the restart must land mid-run"
+        broker.kill()
+        time.sleep(1.0)
+        broker.start(port)
+        _, err = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        broker.stop()
+    assert process.returncode in (0, 1), err.decode()
+    after = _one_outcome_each(out, n, before)
+    assert all(line["outcome"] for line in after)
+    # Shards the restart caught were sent again, and their lines say why.
+    assert any("broker connection lost" in line.get("resent", "") for line in after[len(before):])
+
+
+def test_a_worker_killed_mid_shard_is_replaced_and_its_shard_run_once(tmp_path: Path) -> None:
+    n = 1200
+    out = tmp_path / "fleet"
+    process = _fleet(out, n, "--workers", "2")
+    try:
+        before = _wait_for_lines(process, out, 1)
+        workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True,
+                                 text=True).stdout.split()
+        # The pool's processes: the resource tracker is a child too, and is no worker.
+        victims = [pid for pid in workers if "resource_tracker" not in Path(
+            f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+        assert victims, "no worker process to kill"
+        os.kill(int(victims[0]), signal.SIGKILL)
+        _, err = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode in (0, 1), err.decode()
+    after = _one_outcome_each(out, n, before)
+    assert any("worker process lost" in line.get("resent", "") for line in after)
