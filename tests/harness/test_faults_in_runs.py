@@ -143,3 +143,52 @@ def test_a_bad_faults_file_is_one_clear_line_and_exit_2(
         assert words in err and str(faults) in err and "Traceback" not in err
 
 
+
+
+PACK_WITH_FAULTS = """\
+pack: faulty-han
+tests:
+  - name: clean
+    steps:
+      - srv: "4.1.1"
+        expect: {response_code: I0}
+  - name: hub unheard
+    faults:
+      - kind: drop
+        direction: from_hub
+    steps:
+      - srv: "4.1.1"
+        expect: {response_code: I0}
+  - name: duplicates are harmless
+    faults:
+      - kind: duplicate
+    steps:
+      - srv: "4.1.1"
+        expect: {response_code: I0}
+"""
+
+
+def test_a_pack_test_names_its_own_faults_and_its_line_says_what_struck(
+        tmp_path: Path) -> None:
+    pack = tmp_path / "faulty.yaml"
+    pack.write_text(PACK_WITH_FAULTS)
+    out = tmp_path / "run"
+    assert main(["run", str(pack), "--dmc", "reference", "--out", str(out), "--quiet"]) == 1
+    tests = {line["test"]: line for line in read_lines(out / "record.jsonl")
+             if line["kind"] == "test"}
+    assert tests["clean"]["verdict"] == "pass" and "faults" not in tests["clean"]
+    assert tests["hub unheard"]["verdict"] == "fail"
+    assert tests["hub unheard"]["faults"]["drop"] > 0
+    assert tests["duplicates are harmless"]["verdict"] == "pass"
+    assert tests["duplicates are harmless"]["faults"]["duplicate"] > 0
+
+
+def test_a_bad_faults_block_in_a_pack_names_its_line(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    pack = tmp_path / "faulty.yaml"
+    pack.write_text(PACK_WITH_FAULTS.replace("kind: duplicate", "kind: duplicate\n"
+                                             "        probability: 7"))
+    assert main(["run", str(pack), "--dmc", "reference", "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{pack}:17: tests[2].faults[0].probability" in err, err
