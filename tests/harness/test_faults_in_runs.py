@@ -95,6 +95,8 @@ def test_a_pack_run_records_its_faults_and_one_line_per_test(tmp_path: Path) -> 
     assert run_line["medium"]["faults"] == json.loads(json.dumps(HARSH))
     tests = [line["test"] for line in lines if line["kind"] == "test"]
     assert tests and len(tests) == len(set(tests))
+    assert "faults: drop p 0.08; duplicate p 0.08 0.05 s; reorder p 0.08 0.3 s" in (
+        out / "report.html").read_text()
     # A resume may not quietly drop or change the faults the run was started with.
     other = tmp_path / "other.yaml"
     other.write_text("faults:\n  - kind: drop\n")
