@@ -79,3 +79,43 @@ def test_a_broker_that_stays_away_is_one_line_naming_it(tmp_path: Path) -> None:
     message = str(caught.value)
     assert f"127.0.0.1:{port}" in message and "could not reconnect within 1 s" in message
     assert "\n" not in message and time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("refusal", ["password", "certificate"])
+def test_a_refusing_broker_is_not_retried_even_when_retries_are_allowed(
+        tmp_path: Path, refusal: str) -> None:
+    """Wrong credentials or an unknown CA are configuration errors: one line, at once."""
+    import subprocess
+
+    from test_medium_mqtt import write_test_pki
+
+    if refusal == "password":
+        passwords = tmp_path / "passwords"
+        subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "meter", "s3cret"],
+                       check=True, capture_output=True)
+        passwords.chmod(0o600)
+        broker = Mosquitto(tmp_path, anonymous=False,
+                           listener_config=f"password_file {passwords}\n")
+        options: dict[str, Any] = {"username": "meter", "password": "wrong"}
+    else:
+        ca, cert, key = write_test_pki(tmp_path)
+        broker = Mosquitto(tmp_path, listener_config=f"cafile {ca}\ncertfile {cert}\n"
+                                                     f"keyfile {key}\n")
+        options = {"tls": True}
+    port = broker.start()
+    clock = VirtualClock()
+
+    async def connect() -> None:
+        await make_medium("mqtt", port=port, clock=clock, connect_retry_s=30,
+                          **options).start()
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(MqttMediumError) as caught:
+            clock.run(connect())
+    finally:
+        broker.stop()
+    assert time.monotonic() - started < 10
+    message = str(caught.value)
+    assert f"127.0.0.1:{port}" in message and "\n" not in message
+    assert "wrong" not in message and "s3cret" not in message

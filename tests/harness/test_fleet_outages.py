@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from s1bench.harness.bench_mqtt import Mosquitto
 from s1bench.harness.runner import read_lines
 
@@ -79,10 +80,14 @@ def test_a_fleet_over_mqtt_survives_a_broker_restart(tmp_path: Path) -> None:
     assert any("broker connection lost" in line.get("resent", "") for line in after[len(before):])
 
 
-def test_a_worker_killed_mid_shard_is_replaced_and_its_shard_run_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pool", ["processes", "broker"])
+def test_a_worker_killed_mid_shard_is_replaced_and_its_shard_run_once(
+        tmp_path: Path, pool: str) -> None:
     n = 1200
     out = tmp_path / "fleet"
-    process = _fleet(out, n, "--workers", "2")
+    broker = Mosquitto(tmp_path)
+    extra = ("--broker", f"127.0.0.1:{broker.start()}") if pool == "broker" else ()
+    process = _fleet(out, n, "--workers", "2", *extra)
     try:
         before = _wait_for_lines(process, out, 1)
         workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True,
@@ -96,6 +101,8 @@ def test_a_worker_killed_mid_shard_is_replaced_and_its_shard_run_once(tmp_path: 
     finally:
         if process.poll() is None:
             process.kill()
+        broker.stop()
     assert process.returncode in (0, 1), err.decode()
     after = _one_outcome_each(out, n, before)
-    assert any("worker process lost" in line.get("resent", "") for line in after)
+    why = "worker process lost" if pool == "processes" else "lost; its shards sent again"
+    assert any(why in line.get("resent", "") for line in after)
