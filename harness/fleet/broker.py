@@ -135,6 +135,7 @@ class BrokerPool:
         #: Job number -> why it was sent again (a restarted broker, a lost worker).
         self.resent: dict[int, str] = {}
         self._issued = 0
+        self._connected = False  # ever: until then an unreachable broker is an error at once
 
     def _spawn(self, n: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -187,23 +188,24 @@ class BrokerPool:
 
         left = set(range(base, base + len(jobs)))
         backoff = _Backoff(f"{self.host}:{self.port}")
-        sent = ever = False
+        # sent: the shards went out once (a later send is a resend); trouble: the broker
+        # went away since, so the workers must say they are back before anything is sent.
+        state = {"sent": False, "trouble": False}
         try:
             while left:
                 try:
                     async with _client(self.host, self.port) as client:
-                        ever = True
+                        self._connected = True
                         backoff.connected()
-                        await self._session(client, jobs, base, left, out, resend=sent)
-                        sent = True
+                        await self._session(client, jobs, base, left, out, state)
                 except aiomqtt.MqttError as exc:
-                    sent = sent or ever
-                    await backoff.lost(exc, ever)
+                    state["trouble"] = True
+                    await backoff.lost(exc, self._connected)
         except BrokerError as exc:
             out.put(exc)
 
     async def _session(self, client: Any, jobs: list[Any], base: int, left: set[int],
-                       out: queue.Queue[Any], *, resend: bool) -> None:
+                       out: queue.Queue[Any], state: dict[str, bool]) -> None:
         jobs_topic, results_topic = _topics(self.run)
         await client.subscribe([(results_topic, 1), (_taken_topic(self.run), 1),
                                 (_gone_topic(self.run), 1)])
@@ -250,12 +252,14 @@ class BrokerPool:
             out.put((result["job"] - base, (result["lines"], sample)))
             return not left
 
-        if not self._ready or resend:
+        if not self._ready or state["trouble"]:
             # After a restart the broker knows no worker: a shard sent now would reach none.
             await self._await_workers(client, handle)
             if not left:
                 return
-        await send(left, "broker connection lost; shard sent again" if resend else None)
+        again = state["sent"]
+        state["sent"] = True  # before the first publish: a shard half sent counts as sent
+        await send(left, "broker connection lost; shard sent again" if again else None)
         async for message in client.messages:
             if await handle(message):
                 return
