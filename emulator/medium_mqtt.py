@@ -411,6 +411,8 @@ class MqttMedium(Medium):
         backoff = _BACKOFF_FIRST
         try:
             while True:
+                if lost_at is not None and self._closing:
+                    return  # closed while the broker was away: nothing left to carry
                 client = _Client(self.host, self.port, virtual=virtual,
                                  identifier=f"s1bench-{self._origin:08x}", **self._client_options)
                 try:

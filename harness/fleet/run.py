@@ -180,6 +180,11 @@ def _check_resume(first: dict[str, Any], header: dict[str, Any], path: Path) -> 
         raise FleetError(f"{path} is not a fleet record (its first line is not 'fleet')")
     wrong = [name for name in ("installations", "mix", "per_day", "seed", "pacing", "settle_s")
              if json.loads(json.dumps(first.get(name))) != json.loads(json.dumps(header[name]))]
+    faults = (first.get("medium_options") or {}).get("faults")
+    if json.loads(json.dumps(header["medium_options"].get("faults"))) != faults:
+        # The installations still to run would suffer other faults than those recorded.
+        wrong.append("--faults")
+        first = {**first, "--faults": faults}
     if wrong:
         raise FleetError(f"--resume: {', '.join(wrong)} differ from the record in {path} "
                          f"(recorded: {', '.join(f'{n}={first.get(n)!r}' for n in wrong)})")

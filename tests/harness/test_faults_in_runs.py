@@ -194,3 +194,15 @@ def test_a_bad_faults_block_in_a_pack_names_its_line(tmp_path: Path,
                  "--quiet"]) == 2
     err = capsys.readouterr().err
     assert f"{pack}:17: tests[2].faults[0].probability" in err, err
+
+
+def test_a_fleet_resume_refuses_other_faults(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    faults = tmp_path / "faults.yaml"
+    faults.write_text(FAULTS_FILE)
+    out = tmp_path / "fleet"
+    args = ["fleet", "-n", "5", "--per-day", "5", "--out", str(out), "--quiet"]
+    assert main([*args, "--faults", str(faults)]) in (0, 1)
+    assert main([*args, "--resume"]) == 2
+    assert "--faults" in capsys.readouterr().err
+    assert main([*args, "--resume", "--faults", str(faults)]) in (0, 1)
