@@ -228,23 +228,39 @@ class ShardPool:
         from concurrent.futures.process import BrokenProcessPool
 
         jobs = list(jobs)
-        futures = {n: self._executor.submit(fn, job) for n, job in enumerate(jobs)}
+        futures: dict[int, Any] = {}
         resent: set[int] = set()
+
+        def submit(start: int) -> None:
+            """Jobs ``start``.. to the pool; a pool a worker broke (even an idle one) is
+            rebuilt first. A job submitted before is a resend."""
+            while True:
+                try:
+                    for m in range(start, len(jobs)):
+                        if m in futures:
+                            resent.add(m)
+                        futures[m] = self._executor.submit(fn, jobs[m])
+                    return
+                except BrokenProcessPool:
+                    self._rebuild()
+
+        submit(0)
         for n in range(len(jobs)):
             while True:
                 try:
                     lines, sample = futures[n].result()
                     break
                 except BrokenProcessPool:
-                    self.rebuilt += 1
-                    self._executor.shutdown(wait=False, cancel_futures=True)
-                    self._executor = self._start()
-                    for m in range(n, len(jobs)):
-                        futures[m] = self._executor.submit(fn, jobs[m])
-                        resent.add(m)
+                    self._rebuild()
+                    submit(n)
             if n in resent:
                 sample = {**sample, "resent": "worker process lost; shard sent again"}
             yield lines, sample
+
+    def _rebuild(self) -> None:
+        self.rebuilt += 1
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._start()
 
     def terminate(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

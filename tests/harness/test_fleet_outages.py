@@ -106,3 +106,28 @@ def test_a_worker_killed_mid_shard_is_replaced_and_its_shard_run_once(
     after = _one_outcome_each(out, n, before)
     why = "worker process lost" if pool == "processes" else "lost; its shards sent again"
     assert any(why in line.get("resent", "") for line in after)
+
+
+def test_a_pool_whose_idle_workers_died_runs_the_next_wave() -> None:
+    """Killed between waves: the next wave still runs, with the same results."""
+    import multiprocessing
+
+    from s1bench.harness.fleet.run import ShardPool
+    from s1bench.harness.fleet.work import run_shard
+
+    pool = ShardPool(2)
+    jobs = [([("itron-dormant", index)], 0, 0.0, "memory", {}) for index in range(3)]
+    try:
+        first = [lines for lines, _ in pool.imap(run_shard, jobs)]
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        # Until the executor has seen it (its private flag): a submit then fails at once,
+        # the path a pool idle between waves takes.
+        deadline = time.monotonic() + 30
+        while not pool._executor._broken and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second = list(pool.imap(run_shard, jobs))
+    finally:
+        pool.terminate()
+    assert [lines for lines, _ in second] == first
+    assert pool.rebuilt == 1
