@@ -257,6 +257,9 @@ class BrokerPool:
             await self._await_workers(client, handle)
             if not left:
                 return
+        # A local worker that died while no shard was out (between waves) left a will
+        # nobody was subscribed to hear: replace it before it is counted on.
+        await self._replace_dead_workers(client, handle)
         again = state["sent"]
         state["sent"] = True  # before the first publish: a shard half sent counts as sent
         await send(left, "broker connection lost; shard sent again" if again else None)
