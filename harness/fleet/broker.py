@@ -73,12 +73,36 @@ def _ready_topic(run: str, worker: str = "+") -> str:
     return f"s1bench/fleet/{run}/ready/{worker}"
 
 
-def _client(host: str, port: int, identifier: str | None = None, will: Any = None) -> Any:
+#: Where a worker finds the broker's credentials: its environment, never a job message
+#: (which any subscriber could read) or the record. The password is never a command-line
+#: argument either (``ps`` shows those).
+USER_ENV, PASSWORD_ENV, CA_ENV = ("S1BENCH_BROKER_USER", "S1BENCH_BROKER_PASSWORD",
+                                  "S1BENCH_BROKER_CA")
+
+
+def auth_from_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """username / password / ca_file for the broker, from the environment (empty: none)."""
+    env = os.environ if environ is None else environ
+    names = {"username": USER_ENV, "password": PASSWORD_ENV, "ca_file": CA_ENV}
+    return {key: env[name] for key, name in names.items() if env.get(name)}
+
+
+def auth_env(auth: dict[str, str]) -> dict[str, str]:
+    """The environment that hands ``auth`` to a worker process."""
+    names = {"username": USER_ENV, "password": PASSWORD_ENV, "ca_file": CA_ENV}
+    return {names[key]: value for key, value in auth.items() if key in names and value}
+
+
+def _client(host: str, port: int, identifier: str | None = None, will: Any = None,
+            auth: dict[str, str] | None = None) -> Any:
     import aiomqtt
     from paho.mqtt.client import MQTTv5
 
+    auth = auth or {}
+    tls = aiomqtt.TLSParameters(ca_certs=auth["ca_file"]) if auth.get("ca_file") else None
     return aiomqtt.Client(host, port, identifier=identifier, protocol=aiomqtt.ProtocolVersion(
-        MQTTv5), keepalive=30, will=will)
+        MQTTv5), keepalive=30, will=will, username=auth.get("username"),
+        password=auth.get("password"), tls_params=tls)
 
 
 #: Real seconds a coordinator or worker keeps trying to reach a broker that went away.
@@ -126,8 +150,10 @@ class _Backoff:
 class BrokerPool:
     """``imap`` over fleet shards through a broker, with ``workers`` local worker processes."""
 
-    def __init__(self, host: str, port: int, workers: int = 0, run: str | None = None) -> None:
+    def __init__(self, host: str, port: int, workers: int = 0, run: str | None = None,
+                 auth: dict[str, str] | None = None) -> None:
         self.host, self.port = host, port
+        self._auth = dict(auth or {})
         self.run = run or uuid.uuid4().hex[:12]
         self._wanted = max(1, workers)
         self._ready = False
@@ -141,7 +167,8 @@ class BrokerPool:
         return subprocess.Popen(
             [sys.executable, "-m", "s1bench.harness.fleet.broker", self.host, str(self.port),
              self.run], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, env={**os.environ, "S1BENCH_WORKER": str(n)})
+            stderr=subprocess.PIPE,
+            env={**os.environ, "S1BENCH_WORKER": str(n), **auth_env(self._auth)})
 
     def imap(self, fn: Callable[..., Any], jobs: Iterable[Any]) -> Iterator[Any]:
         """Results of ``fn`` (the fleet's run_shard, by contract) over ``jobs``, in order."""
@@ -194,7 +221,7 @@ class BrokerPool:
         try:
             while left:
                 try:
-                    async with _client(self.host, self.port) as client:
+                    async with _client(self.host, self.port, auth=self._auth) as client:
                         self._connected = True
                         backoff.connected()
                         await self._session(client, jobs, base, left, out, state)
@@ -216,6 +243,8 @@ class BrokerPool:
                 if why is not None:
                     self.resent.setdefault(number, why)
                 items, seed, settle_s, medium, options = jobs[number - base]
+                # Credentials stay out of the message: the worker has its own.
+                options = {k: v for k, v in options.items() if k != "password"}
                 await client.publish(jobs_topic, json.dumps({
                     "job": number, "items": items, "seed": seed, "settle_s": settle_s,
                     "medium": medium, "options": options}), qos=1)
@@ -314,7 +343,8 @@ class BrokerPool:
                 proc.wait()
 
 
-async def serve_worker(host: str, port: int, run: str, *, once: bool = False) -> None:
+async def serve_worker(host: str, port: int, run: str, *, once: bool = False,
+                       auth: dict[str, str] | None = None) -> None:
     """Take shards of run ``run`` from the broker until stopped; publish each result.
 
     Shards run one at a time in this process (a shard is CPU work; more
@@ -332,7 +362,7 @@ async def serve_worker(host: str, port: int, run: str, *, once: bool = False) ->
     ever = False
     while True:
         try:
-            async with _client(host, port, will=will) as client:
+            async with _client(host, port, will=will, auth=auth) as client:
                 ever = True
                 backoff.connected()
                 await client.subscribe(f"$share/{GROUP}/{jobs_topic}", qos=1)
@@ -341,7 +371,7 @@ async def serve_worker(host: str, port: int, run: str, *, once: bool = False) ->
                     await client.publish(results_topic, unsent[0], qos=1)
                     unsent.pop(0)
                 try:
-                    await _take_jobs(client, run, name, once, unsent)
+                    await _take_jobs(client, run, name, once, unsent, auth or {})
                 finally:
                     with contextlib.suppress(aiomqtt.MqttError):  # clear the retained flag
                         await client.publish(ready, b"", qos=1, retain=True)
@@ -350,7 +380,8 @@ async def serve_worker(host: str, port: int, run: str, *, once: bool = False) ->
             await backoff.lost(exc, ever)
 
 
-async def _take_jobs(client: Any, run: str, name: str, once: bool, unsent: list[str]) -> None:
+async def _take_jobs(client: Any, run: str, name: str, once: bool, unsent: list[str],
+                     auth: dict[str, str]) -> None:
     from .work import run_shard
 
     _, results_topic = _topics(run)
@@ -359,8 +390,11 @@ async def _take_jobs(client: Any, run: str, name: str, once: bool, unsent: list[
         await client.publish(_taken_topic(run), json.dumps(
             {"job": job["job"], "worker": name}), qos=1)
         items = [tuple(item) for item in job["items"]]
+        options = job["options"]
+        if job["medium"] == "mqtt":  # the HAN's broker is the fleet's: the same credentials
+            options = {**options, **auth}
         lines, sample = await asyncio.to_thread(
-            run_shard, (items, job["seed"], job["settle_s"], job["medium"], job["options"]))
+            run_shard, (items, job["seed"], job["settle_s"], job["medium"], options))
         latencies = [[srv, dmc, values] for (srv, dmc), values in
                      sample["latencies"].items()]
         unsent.append(json.dumps({"job": job["job"], "lines": lines, "latencies": latencies,
@@ -375,7 +409,7 @@ def main(argv: list[str]) -> int:
     """``python -m s1bench.harness.fleet.broker HOST PORT RUN``: one local worker."""
     host, port, run = argv[0], int(argv[1]), argv[2]
     try:
-        asyncio.run(serve_worker(host, port, run))
+        asyncio.run(serve_worker(host, port, run, auth=auth_from_env()))
     except KeyboardInterrupt:
         return 0
     except Exception as exc:  # one line for the coordinator to show, no traceback

@@ -56,11 +56,13 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
               metrics: Any = None, progress: Callable[[int, int, str], None] | None = None,
               say: Callable[[str], None] | None = None,
               broker: tuple[str, int] | None = None, broker_run: str | None = None,
-              stop_after: int | None = None) -> Path:
+              stop_after: int | None = None, auth: dict[str, str] | None = None) -> Path:
     """Run (or resume) a fleet into ``out``; returns the record's path.
 
     ``stop_after`` ends the run after that many installations have been
-    recorded in this call (tests use it to stand in for a kill).
+    recorded in this call (tests use it to stand in for a kill). ``auth``
+    (username, password, ca_file) reaches the broker and an MQTT medium but
+    never the record: the fleet line names the user and CA file only.
     """
     policy = policy or PacingPolicy()
     policy.check()
@@ -71,6 +73,8 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
     header = {"kind": "fleet", "version": __version__, "installations": installations,
               "mix": mix, "per_day": per_day, "days": days, "seed": seed, "medium": medium,
               "medium_options": medium_options or {}, "settle_s": settle_s,
+              **({"broker_auth": {k: v for k, v in auth.items() if k != "password"}}
+                 if auth else {}),
               "pacing": policy.as_dict()}
     existing = read_lines(path) if path.exists() else []
     if existing and not resume:
@@ -85,12 +89,15 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
     pacer = Pacer(policy, per_day, mix, {d: len(q) for d, q in fleet.queues.items()})
     cursor = dict.fromkeys(fleet.queues, 0)
     writer = RecordWriter(path)
+    # What an MQTT medium connects with: the recorded options and the credentials.
+    job_options = {**(medium_options or {}), **(auth or {})} if medium == "mqtt" else (
+        medium_options or {})
     done_now = 0
     finished = len(recorded)
     if broker is not None:
         from .broker import BrokerPool
 
-        pool: Any = BrokerPool(broker[0], broker[1], workers, broker_run)
+        pool: Any = BrokerPool(broker[0], broker[1], workers, broker_run, auth)
         if say:
             say(f"shards go through broker {broker[0]}:{broker[1]} as run {pool.run}; "
                 f"more workers: s1bench fleet-worker --broker {broker[0]}:{broker[1]} "
@@ -133,7 +140,7 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
                 if not items:
                     continue
                 results = _migrate(items, recorded, pool, seed, settle_s, medium,
-                                   medium_options or {}, metrics, writer, day, wave)
+                                   job_options, metrics, writer, day, wave)
                 for line in results:
                     if line["i"] not in recorded:
                         done_now += 1

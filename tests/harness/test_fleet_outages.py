@@ -131,3 +131,41 @@ def test_a_pool_whose_idle_workers_died_runs_the_next_wave() -> None:
         pool.terminate()
     assert [lines for lines, _ in second] == first
     assert pool.rebuilt == 1
+
+
+def test_a_fleet_over_a_broker_with_password_and_tls_keeps_the_password_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shards and HAN frames through a broker that wants a user, a password and TLS."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "emulator"))
+    from test_medium_mqtt import write_test_pki
+
+    ca, cert, key = write_test_pki(tmp_path)
+    passwords = tmp_path / "passwords"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "fleet", "s3cret-pw"],
+                   check=True, capture_output=True)
+    passwords.chmod(0o600)
+    broker = Mosquitto(tmp_path, anonymous=False, listener_config=(
+        f"password_file {passwords}\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n"))
+    port = broker.start()
+    env = {**os.environ, "S1BENCH_BROKER_PASSWORD": "s3cret-pw"}
+    args = [sys.executable, "-m", "s1bench.harness.cli", "fleet", "-n", "20", "--mix",
+            "itron-dormant=1", "--per-day", "20", "--quiet", "--medium", "mqtt",
+            "--broker", f"127.0.0.1:{port}", "--workers", "2", "--broker-user", "fleet",
+            "--broker-ca", str(ca)]
+    try:
+        good = subprocess.run([*args, "--out", str(tmp_path / "good")], env=env,
+                              capture_output=True, timeout=300)
+        bad = subprocess.run([*args, "--out", str(tmp_path / "bad")],
+                             env={**env, "S1BENCH_BROKER_PASSWORD": "wrong-pw"},
+                             capture_output=True, timeout=300)
+    finally:
+        broker.stop()
+    assert good.returncode == 0, good.stderr.decode()
+    assert sorted(line["i"] for line in _installations(tmp_path / "good")) == list(range(20))
+    err = bad.stderr.decode()
+    assert bad.returncode == 1 and f"127.0.0.1:{port}" in err and "Traceback" not in err
+    assert "authori" in err.lower()
+    for path in tmp_path.glob("good/**/*"):
+        if path.is_file():
+            assert b"s3cret-pw" not in path.read_bytes(), path
+    assert b"s3cret-pw" not in good.stdout + good.stderr
