@@ -74,6 +74,19 @@ def _auth(user: str | None, ca: Path | None) -> dict[str, str]:
     return auth
 
 
+def _reachable(where: tuple[str, int]) -> None:
+    """Fail at once on a broker nobody runs: the fleet's media wait a minute for one that
+    restarts mid-run (connect_retry_s), which is no way to learn of a typo."""
+    import socket
+
+    try:
+        with socket.create_connection(where, timeout=5):
+            pass
+    except OSError as exc:
+        raise BadInput(f"--medium mqtt: cannot reach the MQTT broker at {where[0]}:{where[1]}: "
+                       f"{exc.strerror or exc}") from None
+
+
 def fleet_worker(
     broker: Annotated[str, typer.Option(metavar="HOST:PORT", help="The fleet's MQTT broker.")],
     run: Annotated[str, typer.Option(help="The run id `s1bench fleet --broker` printed.")],
@@ -184,6 +197,7 @@ def fleet(
     if medium == "mqtt":
         assert where is not None
         options = {"host": where[0], "port": where[1]}
+        _reachable(where)
     if faults is not None:
         from .faults_file import FaultsError, load_faults
 
@@ -219,6 +233,14 @@ def fleet(
         print(f"s1bench fleet: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokerError as exc:  # what was recorded stays: --resume carries on
+        print(f"s1bench fleet: {exc}; what was recorded is kept (--resume)", file=sys.stderr)
+        return EXIT_NOT_MET
+    except RuntimeError as exc:
+        # The HAN's broker (--medium mqtt, shards run here) unreachable or gone for good.
+        from s1bench.emulator.medium_mqtt import MqttMediumError
+
+        if not isinstance(exc, MqttMediumError):
+            raise
         print(f"s1bench fleet: {exc}; what was recorded is kept (--resume)", file=sys.stderr)
         return EXIT_NOT_MET
     finally:

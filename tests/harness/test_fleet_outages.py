@@ -169,3 +169,18 @@ def test_a_fleet_over_a_broker_with_password_and_tls_keeps_the_password_out(
         if path.is_file():
             assert b"s3cret-pw" not in path.read_bytes(), path
     assert b"s3cret-pw" not in good.stdout + good.stderr
+
+
+def test_a_han_broker_nobody_runs_is_one_line_at_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The media wait for a broker that restarts, not for one that was never there."""
+    from s1bench.harness.bench_mqtt import free_port
+    from s1bench.harness.cli import main
+
+    port = free_port()
+    started = time.monotonic()
+    assert main(["fleet", "-n", "2", "--per-day", "2", "--medium", "mqtt", "--broker",
+                 f"127.0.0.1:{port}", "--out", str(tmp_path / "f"), "--quiet"]) == 2
+    assert time.monotonic() - started < 10
+    err = capsys.readouterr().err
+    assert f"cannot reach the MQTT broker at 127.0.0.1:{port}" in err and "Traceback" not in err
