@@ -123,7 +123,23 @@ def available_media() -> list[str]:
 
 
 def make_medium(name: str, **options: Any) -> Medium:
-    """Build a medium by name; an unknown name lists the known ones."""
+    """Build a medium by name; an unknown name lists the known ones.
+
+    A ``faults`` option (a fault schedule's rules) wraps the medium in
+    :class:`~s1bench.emulator.medium_faults.FaultMedium`, so every medium
+    can suffer one and none has to know about it.
+    """
+    faults = options.pop("faults", None)
+    medium = _make_medium(name, options)
+    if faults:
+        from .medium_faults import FaultMedium
+
+        return FaultMedium(medium, faults, seed=options.get("seed", 0),
+                           clock=options.get("clock"))
+    return medium
+
+
+def _make_medium(name: str, options: dict[str, Any]) -> Medium:
     target = _BUILTIN_MEDIA.get(name)
     if target is None:
         for ep in entry_points(group="s1bench.media"):

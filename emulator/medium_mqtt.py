@@ -52,10 +52,19 @@ instead of hanging it. aiomqtt's once-a-second housekeeping would be a
 virtual timer that never lets time jump further than a second, so on a
 virtual loop the probe runs it instead, at most once a real second.
 
+A broker that goes away mid-run (restarted, a network blip) is reconnected
+to, with backoff, for up to ``reconnect_timeout`` real seconds; virtual time
+stands still meanwhile and the stations' subscriptions are made again (see
+``_run``). A broker that refuses the credentials or the certificate is not
+retried: that is a configuration error, reported at once.
+
 Options (the medium options dict): ``host`` (127.0.0.1), ``port`` (1883),
 ``username``/``password``, ``ca_file`` (TLS with that CA; ``tls=True`` for
 the system CAs), ``site``, ``latency``, ``batch_frames``, ``batch_bytes``,
-``connect_timeout``, ``remote_wait``, ``stall_timeout``, ``keepalive``.
+``connect_timeout``, ``remote_wait``, ``stall_timeout``, ``keepalive``,
+``reconnect_timeout``, ``connect_retry_s`` (real seconds a first connection
+is retried for; 0, the default, reports an unreachable broker at once: a
+fleet's installations, started while the broker restarts, use more).
 
 The medium connects on first use (or ``await medium.start()``, which raises
 a one-line :class:`MqttMediumError` naming host and port when the broker
@@ -88,6 +97,19 @@ _ENTRY = struct.Struct("<HH")
 NO_SLOT = 0xFFFF
 
 _SUB, _UNSUB, _PUB = 0, 1, 2
+#: Real seconds between reconnect attempts: doubling from the first to the last.
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.05, 2.0
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _refused(reason: str) -> bool:
+    """A broker that answers but refuses us (credentials, authorisation): retrying won't help."""
+    words = reason.lower()
+    return any(w in words for w in ("not authori", "bad user name", "bad username",
+                                    "certificate verify", "ssl"))
 
 
 class MqttMediumError(RuntimeError):
@@ -138,6 +160,7 @@ class MqttMedium(Medium):
                  batch_frames: int = 256, batch_bytes: int = 32_768,
                  connect_timeout: float = 5.0, remote_wait: float = 0.25,
                  stall_timeout: float = 10.0, keepalive: int = 60,
+                 reconnect_timeout: float = 60.0, connect_retry_s: float = 0.0,
                  seed: int = 0, clock: object | None = None) -> None:
         super().__init__()
         if _number("jitter", jitter) or _number("loss", loss):
@@ -162,6 +185,8 @@ class MqttMedium(Medium):
         self.connect_timeout = _number("connect_timeout", connect_timeout)
         self.remote_wait = _number("remote_wait", remote_wait)
         self.stall_timeout = _number("stall_timeout", stall_timeout, minimum=0.1)
+        self.reconnect_timeout = _number("reconnect_timeout", reconnect_timeout)
+        self.connect_retry_s = _number("connect_retry_s", connect_retry_s)
         self._client_options: dict[str, Any] = {
             "username": username, "password": password, "keepalive": int(keepalive),
             "timeout": self.connect_timeout,
@@ -212,6 +237,8 @@ class MqttMedium(Medium):
         self.publishes = 0
         self.frames_published = 0
         self.batches_received = 0
+        #: Times the session came back after losing the broker.
+        self.reconnects = 0
 
     # -- stations ---------------------------------------------------------------
 
@@ -365,35 +392,66 @@ class MqttMedium(Medium):
         return f"MQTT broker at {self.host}:{self.port}"
 
     async def _run(self, *, virtual: bool) -> None:
+        """Connect, carry frames, and reconnect when the broker goes away.
+
+        A lost connection (the broker restarted, a network blip) is not the
+        end of the run: the session reconnects with backoff (real seconds:
+        virtual time stands still meanwhile, so no timeout fires for an
+        outage) and subscribes again to every topic its stations use, since
+        the broker forgot them. Batches in flight when the connection went
+        are lost, as a burst of interference would lose them, and the layers
+        above deal with it as they do with any lost frame; what was queued
+        but not yet published goes once reconnected. Only a broker that stays
+        away for ``reconnect_timeout`` real seconds (or cannot be reached at
+        all at first) ends the run, with a one-line :class:`MqttMediumError`.
+        """
         assert self._ready is not None
-        loop = asyncio.get_running_loop()
-        client = _Client(self.host, self.port, virtual=virtual,
-                         identifier=f"s1bench-{self._origin:08x}", **self._client_options)
+        lost_at: float | None = None
+        first_failed_at = 0.0
+        backoff = _BACKOFF_FIRST
         try:
-            try:
-                await client.__aenter__()
-            except aiomqtt.MqttError as exc:
-                reason = str(exc) or type(exc).__name__
-                raise MqttMediumError(f"cannot connect to the {self._where()}: {reason}") from None
-            self._client = client
-            self._connecting = False
-            self._progress_at = time.monotonic()
-            self._ready.set_result(None)
-            workers = {loop.create_task(self._send_loop(client)),
-                       loop.create_task(self._receive(client))}
-            try:
-                done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    task.result()  # a lost connection raises here
-            finally:
-                self._closing = True
-                for task in workers:
-                    task.cancel()
-                await asyncio.gather(*workers, return_exceptions=True)
-                with contextlib.suppress(aiomqtt.MqttError):
-                    await client.__aexit__(None, None, None)
-        except aiomqtt.MqttError as exc:
-            self._fail(MqttMediumError(f"lost the {self._where()}: {exc}"))
+            while True:
+                if lost_at is not None and self._closing:
+                    return  # closed while the broker was away: nothing left to carry
+                client = _Client(self.host, self.port, virtual=virtual,
+                                 identifier=f"s1bench-{self._origin:08x}", **self._client_options)
+                try:
+                    await client.__aenter__()
+                except aiomqtt.MqttError as exc:
+                    reason = _reason(exc)
+                    if lost_at is None:
+                        first_failed_at = first_failed_at or time.monotonic()
+                        if _refused(reason) or (time.monotonic() - first_failed_at
+                                                >= self.connect_retry_s):
+                            raise MqttMediumError(
+                                f"cannot connect to the {self._where()}: {reason}") from None
+                    elif _refused(reason):
+                        raise MqttMediumError(
+                            f"the {self._where()} refused to reconnect: {reason}") from None
+                    elif time.monotonic() - lost_at >= self.reconnect_timeout:
+                        raise MqttMediumError(
+                            f"lost the {self._where()} and could not reconnect within "
+                            f"{self.reconnect_timeout:g} s: {reason}") from None
+                    await asyncio.to_thread(time.sleep, backoff)  # real time: see the docstring
+                    backoff = min(backoff * 2, _BACKOFF_MAX)
+                    continue
+                if lost_at is not None:
+                    self.reconnects += 1
+                    self._resubscribe()
+                    log.info("mqtt medium reconnected", broker=self._where(),
+                             outage_s=round(time.monotonic() - lost_at, 3))
+                self._client = client
+                self._connecting = False
+                self._progress_at = time.monotonic()
+                if not self._ready.done():
+                    self._ready.set_result(None)
+                if not await self._carry(client):
+                    return
+                lost_at, backoff = time.monotonic(), _BACKOFF_FIRST
+                self._client = None
+                self._connecting = True
+                self._echo_pending = 0  # whatever was on its way back is gone
+                self._progress_at = lost_at
         except MqttMediumError as exc:
             self._fail(exc)
         finally:
@@ -401,6 +459,43 @@ class MqttMedium(Medium):
             self._client = None
             if self._probing and self._error is None:
                 self._stop_probing()
+
+    async def _carry(self, client: _Client) -> bool:
+        """Send and receive on one connection; True when it was lost (not closed by us)."""
+        loop = asyncio.get_running_loop()
+        workers = {loop.create_task(self._send_loop(client)),
+                   loop.create_task(self._receive(client))}
+        lost = False
+        try:
+            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                try:
+                    task.result()
+                except aiomqtt.MqttError as exc:
+                    if self._closing:
+                        break
+                    log.warning("mqtt medium lost its broker", broker=self._where(),
+                                error=_reason(exc))
+                    lost = True
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.__aexit__(None, None, None)
+        return lost
+
+    def _resubscribe(self) -> None:
+        """Every topic a station here listens on, first in the outbox: a restarted broker
+        knows no subscriptions, and the echo of a batch needs its own to come back."""
+        subs = [(_SUB, topic, False) for topic in self._topic_refs]
+        self._outbox.extendleft(reversed(subs))
+        if self._wake is not None:
+            self._wake.set()
+
+    def _reconnecting(self) -> bool:
+        """Reconnecting after a loss (not connecting for the first time)."""
+        return self._ready is not None and self._ready.done() and self._error is None
 
     def _stop_probing(self) -> None:
         if self._probing and self._loop is not None:
@@ -520,11 +615,23 @@ class MqttMedium(Medium):
         if client is not None and now >= self._misc_due:
             self._misc_due = now + 1.0
             client.housekeeping()
+        if self._connecting and self._reconnecting():
+            # Virtual time stands still for an outage; a connect attempt that hangs
+            # (its timeout is virtual too) is cut here, past the session's own limit.
+            left = self.reconnect_timeout + _BACKOFF_MAX + self.connect_timeout - (
+                now - self._progress_at)
+            if left <= 0:
+                self._error = MqttMediumError(
+                    f"lost the {self._where()} and could not reconnect within "
+                    f"{self.reconnect_timeout:g} s")
+                raise self._error
+            return left
         if self._connecting:
             # Past the connect timeout, let virtual time run so aiomqtt's own
             # timeout (a virtual one) fires and the session reports it.
             # (paho's TCP connect, in an executor thread, gives up after 5 s itself).
-            return max(self.connect_timeout + 5.0 - (now - self._progress_at), 0.0)
+            return max(self.connect_timeout + 5.0 + self.connect_retry_s
+                       - (now - self._progress_at), 0.0)
         if self._outbox or self._in_call or self._closing:
             left = self.stall_timeout - (now - self._progress_at)
             if left <= 0:

@@ -55,45 +55,72 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def mosquitto_broker(workdir: Path | None = None, timeout: float = 10.0, *,
-                     anonymous: bool = True, listener_config: str = "") -> Iterator[int]:
-    """A private mosquitto on 127.0.0.1 and a free port (yielded) for the block's duration.
+class Mosquitto:
+    """A private mosquitto on 127.0.0.1 that a test can kill and start again on its port.
 
     Never the system broker on 1883: a test or a bench must not depend on, or
     disturb, whatever else runs on the machine. ``anonymous=False`` with a
     ``password_file`` line in ``listener_config`` admits only its users;
-    ``cafile``/``certfile``/``keyfile`` lines make the listener TLS.
+    ``cafile``/``certfile``/``keyfile`` lines make the listener TLS. A restart
+    (:meth:`kill` then :meth:`start` with the same port) is what a broker
+    outage looks like to its clients: connections dropped, every queued
+    message and subscription forgotten (no persistence).
     """
-    binary = find_mosquitto()
-    if binary is None:
-        raise RuntimeError("mosquitto is not installed: `make system-deps` installs Debian's "
-                           "mosquitto package (or: apt-get install mosquitto)")
-    with tempfile.TemporaryDirectory(prefix="s1bench-mosquitto-") as scratch:
-        folder = Path(workdir or scratch)
-        conf = folder / "mosquitto.conf"
-        log = folder / "mosquitto.log"
-        for _attempt in range(3):  # the free port can be taken between probe and bind
-            port = free_port()
-            access = f"allow_anonymous {'true' if anonymous else 'false'}\n{listener_config}"
-            # Started as root, mosquitto drops to user "mosquitto", who cannot read
-            # files in a private temporary folder; stay who we are.
-            if os.geteuid() == 0:
-                access += "user root\n"
-            conf.write_text(f"listener {port} {HOST}\n{access}")
-            with log.open("wb") as out:
-                proc = subprocess.Popen([binary, "-c", str(conf)], stdout=out,
+
+    def __init__(self, folder: Path, *, anonymous: bool = True, listener_config: str = "",
+                 timeout: float = 10.0) -> None:
+        binary = find_mosquitto()
+        if binary is None:
+            raise RuntimeError("mosquitto is not installed: `make system-deps` installs "
+                               "Debian's mosquitto package (or: apt-get install mosquitto)")
+        self.binary, self.folder, self.timeout = binary, folder, timeout
+        self.access = f"allow_anonymous {'true' if anonymous else 'false'}\n{listener_config}"
+        # Started as root, mosquitto drops to user "mosquitto", who cannot read
+        # files in a private temporary folder; stay who we are.
+        if os.geteuid() == 0:
+            self.access += "user root\n"
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, port: int | None = None) -> int:
+        """Start listening (on ``port``, else a free one); returns the port."""
+        conf, log = self.folder / "mosquitto.conf", self.folder / "mosquitto.log"
+        for _attempt in range(3 if port is None else 1):  # a free port can be taken meanwhile
+            chosen = port or free_port()
+            conf.write_text(f"listener {chosen} {HOST}\n{self.access}")
+            with log.open("ab") as out:
+                proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=out,
                                         stderr=subprocess.STDOUT)
-            if _wait_listening(proc, port, timeout):
-                break
+            if _wait_listening(proc, chosen, self.timeout):
+                self.proc, self.port = proc, chosen
+                return chosen
             _stop(proc)
-        else:
-            raise RuntimeError(f"mosquitto ({binary}) did not start listening on {HOST}; "
-                               f"its log: {log.read_text(errors='replace').strip()[-500:]}")
+        raise RuntimeError(f"mosquitto ({self.binary}) did not start listening on {HOST}; "
+                           f"its log: {log.read_text(errors='replace').strip()[-500:]}")
+
+    def kill(self) -> None:
+        """Die at once, as a crashed broker does (SIGKILL: no goodbye to clients)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+
+
+@contextmanager
+def mosquitto_broker(workdir: Path | None = None, timeout: float = 10.0, *,
+                     anonymous: bool = True, listener_config: str = "") -> Iterator[int]:
+    """A private :class:`Mosquitto` on a free port (yielded) for the block's duration."""
+    with tempfile.TemporaryDirectory(prefix="s1bench-mosquitto-") as scratch:
+        broker = Mosquitto(Path(workdir or scratch), anonymous=anonymous,
+                           listener_config=listener_config, timeout=timeout)
+        port = broker.start()
         try:
             yield port
         finally:
-            _stop(proc)
+            broker.stop()
 
 
 def _wait_listening(proc: subprocess.Popen[bytes], port: int, timeout: float) -> bool:

@@ -46,9 +46,52 @@ def _broker(text: str | None) -> tuple[str, int]:
     return host, int(port)
 
 
+BrokerUserOpt = Annotated[str | None, typer.Option(
+    "--broker-user", metavar="USER",
+    help="Log in to the broker as USER; the password comes from S1BENCH_BROKER_PASSWORD "
+         "(never an argument: `ps` shows those).", show_default=False)]
+BrokerCaOpt = Annotated[Path | None, typer.Option(
+    "--broker-ca", metavar="CA.pem",
+    help="Connect to the broker over TLS, trusting this CA.", show_default=False)]
+
+
+def _auth(user: str | None, ca: Path | None) -> dict[str, str]:
+    """The broker's credentials: options and S1BENCH_BROKER_PASSWORD (never recorded)."""
+    import os
+
+    from .fleet.broker import PASSWORD_ENV
+
+    auth: dict[str, str] = {}
+    if user:
+        auth["username"] = user
+        password = os.environ.get(PASSWORD_ENV)
+        if password:
+            auth["password"] = password
+    if ca is not None:
+        if not ca.is_file():
+            raise BadInput(f"--broker-ca {ca}: no such file")
+        auth["ca_file"] = str(ca)
+    return auth
+
+
+def _reachable(where: tuple[str, int]) -> None:
+    """Fail at once on a broker nobody runs: the fleet's media wait a minute for one that
+    restarts mid-run (connect_retry_s), which is no way to learn of a typo."""
+    import socket
+
+    try:
+        with socket.create_connection(where, timeout=5):
+            pass
+    except OSError as exc:
+        raise BadInput(f"--medium mqtt: cannot reach the MQTT broker at {where[0]}:{where[1]}: "
+                       f"{exc.strerror or exc}") from None
+
+
 def fleet_worker(
     broker: Annotated[str, typer.Option(metavar="HOST:PORT", help="The fleet's MQTT broker.")],
     run: Annotated[str, typer.Option(help="The run id `s1bench fleet --broker` printed.")],
+    broker_user: BrokerUserOpt = None,
+    broker_ca: BrokerCaOpt = None,
 ) -> int:
     """Take shards of a fleet run from its MQTT broker (MQTT 5 shared subscription).
 
@@ -63,7 +106,7 @@ def fleet_worker(
     host, port = _broker(broker)
     note(f"fleet worker on {host}:{port}, run {run}")
     try:
-        asyncio.run(serve_worker(host, port, run))
+        asyncio.run(serve_worker(host, port, run, auth=_auth(broker_user, broker_ca)))
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception as exc:
@@ -113,6 +156,13 @@ def fleet(
     halt_failure_rate: Annotated[float, typer.Option(
         metavar="RATE", help="Pacing: failure rate that halts a DMC in day.")] = 0.20,
     quiet: Annotated[bool, typer.Option(help="No progress bar or day lines.")] = False,
+    broker_user: BrokerUserOpt = None,
+    broker_ca: BrokerCaOpt = None,
+    faults: Annotated[Path | None, typer.Option(
+        "--faults", metavar="FAULTS.yaml",
+        help="Drop, delay, duplicate or reorder HAN frames on this schedule (seeded per "
+             "installation; recorded). See `s1bench schema faults`.", show_default=False)
+    ] = None,
 ) -> int:
     """Simulate migration days for a fleet on the virtual clock, paced as seed 002 Annex C.
 
@@ -147,6 +197,15 @@ def fleet(
     if medium == "mqtt":
         assert where is not None
         options = {"host": where[0], "port": where[1]}
+        _reachable(where)
+    if faults is not None:
+        from .faults_file import FaultsError, load_faults
+
+        try:
+            options["faults"] = load_faults(faults)
+        except FaultsError as exc:
+            raise BadInput(f"--faults: {exc}") from None
+    auth = _auth(broker_user, broker_ca)
     if workers == 0 and where is None:
         raise BadInput("--workers 0 needs --broker (workers elsewhere take the shards)")
     target = writable_dir(out or cfg.out / "fleet", "--out")
@@ -169,11 +228,19 @@ def fleet(
                       days=days, seed=cfg.seed, workers=workers, medium=medium,
                       medium_options=options, settle_s=settle, policy=policy, resume=resume,
                       metrics=metrics, progress=bar, say=say if not quiet else None,
-                      broker=where if broker else None, broker_run=run_id)
+                      broker=where if broker else None, broker_run=run_id, auth=auth)
     except FleetError as exc:
         print(f"s1bench fleet: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokerError as exc:  # what was recorded stays: --resume carries on
+        print(f"s1bench fleet: {exc}; what was recorded is kept (--resume)", file=sys.stderr)
+        return EXIT_NOT_MET
+    except RuntimeError as exc:
+        # The HAN's broker (--medium mqtt, shards run here) unreachable or gone for good.
+        from s1bench.emulator.medium_mqtt import MqttMediumError
+
+        if not isinstance(exc, MqttMediumError):
+            raise
         print(f"s1bench fleet: {exc}; what was recorded is kept (--resume)", file=sys.stderr)
         return EXIT_NOT_MET
     finally:

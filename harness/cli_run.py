@@ -85,6 +85,11 @@ def run(
         help="Run on this bench's physical devices through its dongle, on the wall clock "
              "(the DMC is the bench's; needs the hil extra). See `s1bench bench check`.",
         show_default=False)] = None,
+    faults: Annotated[Path | None, typer.Option(
+        "--faults", metavar="FAULTS.yaml", rich_help_panel="HAN medium",
+        help="Drop, delay, duplicate or reorder HAN frames on this schedule (seeded; "
+             "recorded in the run line). See `s1bench schema faults`.",
+        show_default=False)] = None,
 ) -> int:
     """Run DMCT packs against emulated installations; record every step; render reports.
 
@@ -99,6 +104,7 @@ def run(
     medium_cli = {"latency": latency, "jitter": jitter, "loss": loss}
     report_cli = {"not_counted": not_counted, "alert_level_of_concern": alert_level}
     loaded = [load_pack(name) for name in packs]  # a PackError is bad input (exit 2)
+    schedule = _load_faults(faults) if faults is not None else None
     target = None
     if resume is not None:
         head = _run_head(resume, read_lines)
@@ -112,6 +118,10 @@ def run(
         loaded = loaded or [load_pack(name) for name in head["packs"]]
         seed_v, mitig_v = int(head["seed"]), bool(head["mitigations"])
         medium = head.get("medium") or cfg.medium_options()
+        if schedule is not None and schedule != medium.get("faults"):
+            raise BadInput(f"--faults {faults}: the recorded run ran "
+                           + ("other faults" if medium.get("faults") else "without faults")
+                           + "; drop --faults, or start a new run with --out")
         # What the record says wins; a record from before these options had none.
         capture = bool(head.get("capture", capture))
         agreed = list(head.get("not_counted") or [])
@@ -124,6 +134,11 @@ def run(
         dmcs = dmcs or [cfg.dmc]
         out_dir = out or cfg.out / "run"
         seed_v, mitig_v, medium = cfg.seed, bool(mitigations), cfg.medium_options()
+        if schedule is not None:
+            if bench is not None:
+                raise BadInput("--faults: a bench's HAN is real radio; faults are for the "
+                               "emulator's medium")
+            medium = {**medium, "faults": schedule}
         agreed, level = list(cfg.not_counted), int(cfg.alert_level_of_concern)
     if not loaded:
         raise BadInput("name at least one pack (a file or a shipped pack: "
@@ -159,6 +174,15 @@ def run(
     print_exit_table(summary)
     print(f"report: {paths['html']}")
     return EXIT_OK if summary.get("exit_criteria_met") else EXIT_NOT_MET
+
+
+def _load_faults(path: Path) -> list[dict[str, Any]]:
+    from .faults_file import FaultsError, load_faults
+
+    try:
+        return load_faults(path)
+    except FaultsError as exc:
+        raise BadInput(f"--faults: {exc}") from None
 
 
 def _bench_target(bench: Path, dmcs: list[str], capture: bool) -> Any:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Self, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, model_validator
 from pydantic.functional_validators import AfterValidator, BeforeValidator
+from s1bench.emulator.medium_faults import FaultRule
 from s1bench.firmware_profiles.catalogue_models import DeviceType, SrvId
 from s1bench.harness.dcc.srvs import SRVS
 
@@ -225,6 +226,9 @@ class PackTestFile(_Strict):
     """Names the test in records and reports; --resume matches tests by it."""
     steps: list[StepFile] = Field(min_length=1)
     """Run in order; the first failing step ends the test."""
+    faults: list[FaultRule] | None = Field(default=None, min_length=1)
+    """HAN faults this test's installation suffers (drop, delay, duplicate, reorder), before
+    any --faults of the run; the test line records what struck."""
 
 
 class PackFile(_Strict):

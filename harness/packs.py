@@ -11,6 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from s1bench.emulator.medium_faults import schedule_data
+
 from s1bench import filecheck
 
 from .pack_models import STEP_KINDS, PackFile, _StepKeys
@@ -37,6 +39,8 @@ class PackTest:
     name: str
     steps: tuple[Step, ...]
     line: int | None = None
+    #: The test's HAN fault schedule (rules as medium options carry them); () for none.
+    faults: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,5 +93,7 @@ def load_pack(name: str) -> Pack:
         raise PackError(problems.items)
     tests = tuple(PackTest(test.name, tuple(_step(s, lines.line_of(("tests", i, "steps", j)))
                                             for j, s in enumerate(test.steps)),
-                           lines.line_of(("tests", i))) for i, test in enumerate(pack.tests))
+                           lines.line_of(("tests", i)),
+                           tuple(schedule_data(test.faults)) if test.faults else ())
+             for i, test in enumerate(pack.tests))
     return Pack(pack.pack or path.stem, pack.title or path.stem, tests, str(path))

@@ -946,8 +946,27 @@ def _medium_text(run: dict[str, Any]) -> str:
     medium = run.get("medium")
     if not isinstance(medium, dict):
         return "(not recorded)"
-    return (f"in-memory HAN: latency {medium.get('latency', '?')} s, jitter "
+    text = (f"in-memory HAN: latency {medium.get('latency', '?')} s, jitter "
             f"{medium.get('jitter', '?')} s, loss {medium.get('loss', '?')}")
+    faults = medium.get("faults")
+    if isinstance(faults, list) and faults:
+        # A reader must know the HAN was made to fail on purpose, and how.
+        text += "; faults: " + "; ".join(_fault_text(rule) for rule in faults
+                                         if isinstance(rule, dict))
+    return text
+
+
+def _fault_text(rule: dict[str, Any]) -> str:
+    words = [str(rule.get("kind", "?"))]
+    if rule.get("probability", 1) != 1:
+        words.append(f"p {rule['probability']}")
+    if rule.get("direction", "any") != "any":
+        words.append(str(rule["direction"]).replace("_", " "))
+    if rule.get("from_s") or rule.get("until_s") is not None:
+        words.append(f"{rule.get('from_s', 0):g}-{rule.get('until_s') or 'end'} s")
+    if rule.get("kind") in ("delay", "duplicate", "reorder") and "delay_s" in rule:
+        words.append(f"{rule['delay_s']:g} s")
+    return " ".join(words)
 
 
 def render_html(record: Record) -> str:

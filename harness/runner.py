@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from s1bench.emulator import logs
+from s1bench.emulator.medium_faults import fault_counts
 from s1bench.firmware_profiles.quirk_base import QUIRKS, Quirk, make_quirk
 from s1bench.harness.dcc.srvs import SRVS, ParamSpec
 
@@ -281,7 +282,7 @@ def expand(pack: Pack, spec: DmcSpec) -> list[PackTest]:
                 before += (Step("wait", service_logs.PACK_SETTLE[srv],
                                 label=f"let {service_logs.PACK_SETTLE[srv]:g} s pass"),)
             out.append(PackTest(f"{test.name} {srv} {name}", (*before, success, reject),
-                                test.line))
+                                test.line, test.faults))
     return out
 
 
@@ -361,7 +362,8 @@ def _negative_tests(test: PackTest, spec: DmcSpec) -> list[PackTest]:
                               user=wrong, label=f"sent by {wrong} ({users[wrong].role}), a role "
                                                 f"the DSP does not allow: refused"))
         if steps:
-            out.append(PackTest(f"{test.name} {srv} {srv_spec.name}", tuple(steps), test.line))
+            out.append(PackTest(f"{test.name} {srv} {srv_spec.name}", tuple(steps), test.line,
+                                test.faults))
     return out
 
 
@@ -590,6 +592,9 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
         return _finish(steps, issues, base)
 
     extra: dict[str, Any] = {}
+    if test.faults:  # the test's own faults first: a frame suffers the first rule that hits
+        medium = {**(medium or {}),
+                  "faults": [*test.faults, *((medium or {}).get("faults") or [])]}
     capture = None
     if capture_dir is not None:
         safe = "".join(c if c.isalnum() else "-" for c in f"{spec.id}-{pack.id}-{test.name}")
@@ -641,6 +646,9 @@ def run_test(spec: DmcSpec, pack: Pack, test: PackTest, seed: int, mitigations: 
                 # calendar day; the report sets them against the level of concern.
                 extra["alerts"] = {row["day"]: row["alerts"]
                                    for row in alert_volumes(inst.alerts, spec.id)}
+                struck = fault_counts(inst.medium)
+                if struck:
+                    extra["faults"] = struck  # frames the schedule struck, by kind
 
     with logs.bound_to_test(dmc=spec.id, pack=pack.id, test=test.name, clock=clock):
         try:

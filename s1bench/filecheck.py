@@ -520,6 +520,7 @@ def json_schema(name: str) -> dict[str, Any]:
 SCHEMA_MODULES: list[str] = [
     "s1bench.firmware_profiles.catalogue_models",
     "s1bench.harness.pack_models",
+    "s1bench.harness.faults_file",
     "s1bench.harness.settings",
     "s1bench.harness.serve.site",
     "s1bench.hil.bench",

@@ -13,10 +13,24 @@ Topics (``RUN`` is the run's id, from its seed and options):
 * ``s1bench/fleet/RUN/results``: one message per shard done, JSON ``{"job",
   "lines", "latencies", "worker"}``.
 
+* ``s1bench/fleet/RUN/taken``: a worker says which shard it started, so the
+  coordinator knows what a lost worker had in hand;
+* ``s1bench/fleet/RUN/gone/WORKER``: the worker's MQTT will, which the broker
+  publishes when the worker's connection drops without a goodbye (killed).
+
 QoS 1 both ways: a shard or its result must not be lost on a reconnect, and
 a duplicate (QoS 1's price) is harmless because the coordinator keys results
 by job number and keeps the first. Jobs are not retained: a worker that joins
 late takes only what is still queued for the group.
+
+**Outages.** A broker restart forgets queued jobs and subscriptions. Both
+sides reconnect with backoff: a worker subscribes again and publishes the
+results it could not send; the coordinator waits for the workers to say they
+are back, then sends every shard it has no result for again. A worker that
+dies mid-shard is named by its will: its shard is sent again (a local worker
+is replaced first). Either way a result that arrives twice is kept once, and
+the shard's lines carry ``resent`` (why it was sent again), so the record
+says which installations were migrated from the start a second time.
 
 The coordinator (:class:`BrokerPool`) offers the one call the fleet runner
 uses of a process pool, ``imap``: results come back in job order whatever
@@ -27,12 +41,14 @@ a single process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -57,26 +73,102 @@ def _ready_topic(run: str, worker: str = "+") -> str:
     return f"s1bench/fleet/{run}/ready/{worker}"
 
 
-def _client(host: str, port: int, identifier: str | None = None) -> Any:
+#: Where a worker finds the broker's credentials: its environment, never a job message
+#: (which any subscriber could read) or the record. The password is never a command-line
+#: argument either (``ps`` shows those).
+USER_ENV, PASSWORD_ENV, CA_ENV = ("S1BENCH_BROKER_USER", "S1BENCH_BROKER_PASSWORD",
+                                  "S1BENCH_BROKER_CA")
+
+
+def auth_from_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """username / password / ca_file for the broker, from the environment (empty: none)."""
+    env = os.environ if environ is None else environ
+    names = {"username": USER_ENV, "password": PASSWORD_ENV, "ca_file": CA_ENV}
+    return {key: env[name] for key, name in names.items() if env.get(name)}
+
+
+def auth_env(auth: dict[str, str]) -> dict[str, str]:
+    """The environment that hands ``auth`` to a worker process."""
+    names = {"username": USER_ENV, "password": PASSWORD_ENV, "ca_file": CA_ENV}
+    return {names[key]: value for key, value in auth.items() if key in names and value}
+
+
+def _client(host: str, port: int, identifier: str | None = None, will: Any = None,
+            auth: dict[str, str] | None = None) -> Any:
     import aiomqtt
     from paho.mqtt.client import MQTTv5
 
+    auth = auth or {}
+    tls = aiomqtt.TLSParameters(ca_certs=auth["ca_file"]) if auth.get("ca_file") else None
     return aiomqtt.Client(host, port, identifier=identifier, protocol=aiomqtt.ProtocolVersion(
-        MQTTv5), keepalive=30)
+        MQTTv5), keepalive=30, will=will, username=auth.get("username"),
+        password=auth.get("password"), tls_params=tls)
+
+
+#: Real seconds a coordinator or worker keeps trying to reach a broker that went away.
+RECONNECT_TIMEOUT = 120.0
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 2.0
+
+
+def _taken_topic(run: str) -> str:
+    return f"s1bench/fleet/{run}/taken"
+
+
+def _gone_topic(run: str, worker: str = "+") -> str:
+    return f"s1bench/fleet/{run}/gone/{worker}"
+
+
+def _safe(name: str) -> str:
+    return name.replace("/", "_").replace(":", "-")
+
+
+class _Backoff:
+    """Reconnect pacing: doubling waits, and a limit counted from the first loss."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.lost_at: float | None = None
+        self.wait = _BACKOFF_FIRST
+
+    def connected(self) -> None:
+        self.lost_at, self.wait = None, _BACKOFF_FIRST
+
+    async def lost(self, exc: Exception, ever_connected: bool) -> None:
+        """Wait before the next attempt; raise BrokerError when there is no point."""
+        if not ever_connected:
+            raise BrokerError(f"broker {self.where}: {exc}") from None
+        now = time.monotonic()
+        if self.lost_at is None:
+            self.lost_at = now
+        elif now - self.lost_at > RECONNECT_TIMEOUT:
+            raise BrokerError(f"lost broker {self.where} and could not reconnect within "
+                              f"{RECONNECT_TIMEOUT:.0f} s: {exc}") from None
+        await asyncio.sleep(self.wait)
+        self.wait = min(self.wait * 2, _BACKOFF_MAX)
 
 
 class BrokerPool:
     """``imap`` over fleet shards through a broker, with ``workers`` local worker processes."""
 
-    def __init__(self, host: str, port: int, workers: int = 0, run: str | None = None) -> None:
+    def __init__(self, host: str, port: int, workers: int = 0, run: str | None = None,
+                 auth: dict[str, str] | None = None) -> None:
         self.host, self.port = host, port
+        self._auth = dict(auth or {})
         self.run = run or uuid.uuid4().hex[:12]
         self._wanted = max(1, workers)
         self._ready = False
-        self._procs = [subprocess.Popen(
-            [sys.executable, "-m", "s1bench.harness.fleet.broker", host, str(port), self.run],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env={**os.environ, "S1BENCH_WORKER": str(n)}) for n in range(workers)]
+        self._procs = [self._spawn(n) for n in range(workers)]
+        #: Job number -> why it was sent again (a restarted broker, a lost worker).
+        self.resent: dict[int, str] = {}
+        self._issued = 0
+        self._connected = False  # ever: until then an unreachable broker is an error at once
+
+    def _spawn(self, n: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "s1bench.harness.fleet.broker", self.host, str(self.port),
+             self.run], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "S1BENCH_WORKER": str(n), **auth_env(self._auth)})
 
     def imap(self, fn: Callable[..., Any], jobs: Iterable[Any]) -> Iterator[Any]:
         """Results of ``fn`` (the fleet's run_shard, by contract) over ``jobs``, in order."""
@@ -85,7 +177,10 @@ class BrokerPool:
         if not jobs:
             return iter(())
         out: queue.Queue[Any] = queue.Queue()
-        thread = threading.Thread(target=lambda: asyncio.run(self._exchange(jobs, out)),
+        # Job numbers run on across calls (waves): a late duplicate of an earlier wave's
+        # shard must not pass for this wave's shard of the same position.
+        base, self._issued = self._issued, self._issued + len(jobs)
+        thread = threading.Thread(target=lambda: asyncio.run(self._exchange(jobs, out, base)),
                                   daemon=True)
         thread.start()
         return self._ordered(len(jobs), out, thread)
@@ -112,45 +207,123 @@ class BrokerPool:
         return (f"no fleet worker answered for {STALL_TIMEOUT:.0f} s on broker "
                 f"{self.host}:{self.port}{why}")
 
-    async def _exchange(self, jobs: list[Any], out: queue.Queue[Any]) -> None:
+    async def _exchange(self, jobs: list[Any], out: queue.Queue[Any], base: int) -> None:
+        """Send the shards, collect results; across broker restarts (see the module).
+
+        Job ``base + n`` is ``jobs[n]``; results go to ``out`` as ``(n, result)``."""
         import aiomqtt
 
-        jobs_topic, results_topic = _topics(self.run)
+        left = set(range(base, base + len(jobs)))
+        backoff = _Backoff(f"{self.host}:{self.port}")
+        # sent: the shards went out once (a later send is a resend); trouble: the broker
+        # went away since, so the workers must say they are back before anything is sent.
+        state = {"sent": False, "trouble": False}
         try:
-            async with _client(self.host, self.port) as client:
-                await client.subscribe(results_topic, qos=1)
-                if not self._ready:
-                    await self._await_workers(client)
-                for number, (items, seed, settle_s, medium, options) in enumerate(jobs):
-                    await client.publish(jobs_topic, json.dumps({
-                        "job": number, "items": items, "seed": seed, "settle_s": settle_s,
-                        "medium": medium, "options": options}), qos=1)
-                left = set(range(len(jobs)))
-                async for message in client.messages:
-                    result = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-                    if result["job"] not in left:
-                        continue  # a QoS 1 duplicate
-                    left.discard(result["job"])
-                    latencies = {(srv, dmc): values for srv, dmc, values in result["latencies"]}
-                    out.put((result["job"], (result["lines"], {"latencies": latencies})))
-                    if not left:
-                        return
-        except aiomqtt.MqttError as exc:
-            out.put(BrokerError(f"broker {self.host}:{self.port}: {exc}"))
+            while left:
+                try:
+                    async with _client(self.host, self.port, auth=self._auth) as client:
+                        self._connected = True
+                        backoff.connected()
+                        await self._session(client, jobs, base, left, out, state)
+                except aiomqtt.MqttError as exc:
+                    state["trouble"] = True
+                    await backoff.lost(exc, self._connected)
+        except BrokerError as exc:
+            out.put(exc)
 
-    async def _await_workers(self, client: Any) -> None:
+    async def _session(self, client: Any, jobs: list[Any], base: int, left: set[int],
+                       out: queue.Queue[Any], state: dict[str, bool]) -> None:
+        jobs_topic, results_topic = _topics(self.run)
+        await client.subscribe([(results_topic, 1), (_taken_topic(self.run), 1),
+                                (_gone_topic(self.run), 1)])
+        taken: dict[int, str] = {}
+
+        async def send(numbers: Iterable[int], why: str | None) -> None:
+            for number in sorted(numbers):
+                if why is not None:
+                    self.resent.setdefault(number, why)
+                items, seed, settle_s, medium, options = jobs[number - base]
+                # Credentials stay out of the message: the worker has its own.
+                options = {k: v for k, v in options.items() if k != "password"}
+                await client.publish(jobs_topic, json.dumps({
+                    "job": number, "items": items, "seed": seed, "settle_s": settle_s,
+                    "medium": medium, "options": options}), qos=1)
+
+        async def handle(message: Any) -> bool:
+            """One message of the run; True once every shard has its result."""
+            topic = str(message.topic)
+            if topic == _taken_topic(self.run):
+                note = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                taken[note["job"]] = note["worker"]
+                return False
+            if topic.startswith(_gone_topic(self.run, "")):
+                worker = bytes(message.payload).decode()  # type: ignore[arg-type]
+                # What it had started, and what the broker had already handed it but it had
+                # not started (a client takes delivery while busy): every shard not started
+                # by a worker still here. One done twice is kept once.
+                lost = {job for job in left if taken.get(job, worker) == worker}
+                for job in lost:
+                    taken.pop(job, None)
+                if lost:
+                    await self._replace_dead_workers(client, handle)
+                    await send(lost, f"worker {worker} lost; its shards sent again")
+                return False
+            if not topic.endswith("/results"):
+                return False
+            result = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+            if result["job"] not in left:
+                return False  # a QoS 1 duplicate, or a shard sent again and done twice
+            left.discard(result["job"])
+            latencies = {(srv, dmc): values for srv, dmc, values in result["latencies"]}
+            sample: dict[str, Any] = {"latencies": latencies}
+            if result["job"] in self.resent:
+                sample["resent"] = self.resent[result["job"]]
+            out.put((result["job"] - base, (result["lines"], sample)))
+            return not left
+
+        if not self._ready or state["trouble"]:
+            # After a restart the broker knows no worker: a shard sent now would reach none.
+            await self._await_workers(client, handle)
+            if not left:
+                return
+        # A local worker that died while no shard was out (between waves) left a will
+        # nobody was subscribed to hear: replace it before it is counted on.
+        await self._replace_dead_workers(client, handle)
+        again = state["sent"]
+        state["sent"] = True  # before the first publish: a shard half sent counts as sent
+        await send(left, "broker connection lost; shard sent again" if again else None)
+        async for message in client.messages:
+            if await handle(message):
+                return
+
+    async def _replace_dead_workers(self, client: Any, handle: Any) -> None:
+        """A local worker killed: start another in its place and wait until it listens."""
+        dead = [n for n, proc in enumerate(self._procs) if proc.poll() is not None]
+        for n in dead:
+            self._procs[n] = self._spawn(n)
+        if dead:
+            await self._await_workers(client, handle, len(dead), fresh=True)
+
+    async def _await_workers(self, client: Any, handle: Any, wanted: int | None = None, *,
+                             fresh: bool = False) -> None:
+        """Wait until ``wanted`` workers say (retained) they subscribed to the jobs; other
+        messages (results meanwhile) go to ``handle``. ``fresh``: count only new workers."""
+        wanted = wanted or self._wanted
+        ready = _ready_topic(self.run, "")
         await client.subscribe(_ready_topic(self.run), qos=1)
         seen: set[str] = set()
         try:
             async with asyncio.timeout(60):
                 async for message in client.messages:
-                    if str(message.topic).startswith(_ready_topic(self.run, "")) and \
-                            message.payload:
+                    if not str(message.topic).startswith(ready):
+                        if await handle(message):
+                            break
+                    elif message.payload and not (fresh and message.retain):
                         seen.add(str(message.topic))
-                    if len(seen) >= self._wanted:
+                    if len(seen) >= wanted:
                         break
         except TimeoutError:
-            raise BrokerError(f"{len(seen)} of {self._wanted} fleet worker(s) subscribed on "
+            raise BrokerError(f"{len(seen)} of {wanted} fleet worker(s) subscribed on "
                               f"broker {self.host}:{self.port} within 60 s"
                               + (f" ({self._stalled()})" if self._procs else "")) from None
         await client.unsubscribe(_ready_topic(self.run))
@@ -170,37 +343,64 @@ class BrokerPool:
                 proc.wait()
 
 
-async def serve_worker(host: str, port: int, run: str, *, once: bool = False) -> None:
+async def serve_worker(host: str, port: int, run: str, *, once: bool = False,
+                       auth: dict[str, str] | None = None) -> None:
     """Take shards of run ``run`` from the broker until stopped; publish each result.
 
     Shards run one at a time in this process (a shard is CPU work; more
-    processes, not more tasks, use more cores).
+    processes, not more tasks, use more cores). A lost broker is reconnected
+    to; a result that could not be published waits for the connection.
     """
+    import aiomqtt
+
     jobs_topic, results_topic = _topics(run)
     name = f"{os.uname().nodename}:{os.getpid()}"
-    async with _client(host, port) as client:
-        await client.subscribe(f"$share/{GROUP}/{jobs_topic}", qos=1)
-        ready = _ready_topic(run, name.replace("/", "_").replace(":", "-"))
-        await client.publish(ready, name, qos=1, retain=True)
+    ready = _ready_topic(run, _safe(name))
+    will = aiomqtt.Will(_gone_topic(run, _safe(name)), name, qos=1)
+    unsent: list[str] = []
+    backoff = _Backoff(f"{host}:{port}")
+    ever = False
+    while True:
         try:
-            await _take_jobs(client, results_topic, name, once)
-        finally:
-            await client.publish(ready, b"", qos=1, retain=True)  # clear the retained flag
+            async with _client(host, port, will=will, auth=auth) as client:
+                ever = True
+                backoff.connected()
+                await client.subscribe(f"$share/{GROUP}/{jobs_topic}", qos=1)
+                await client.publish(ready, name, qos=1, retain=True)
+                while unsent:
+                    await client.publish(results_topic, unsent[0], qos=1)
+                    unsent.pop(0)
+                try:
+                    await _take_jobs(client, run, name, once, unsent, auth or {})
+                finally:
+                    with contextlib.suppress(aiomqtt.MqttError):  # clear the retained flag
+                        await client.publish(ready, b"", qos=1, retain=True)
+                return
+        except aiomqtt.MqttError as exc:
+            await backoff.lost(exc, ever)
 
 
-async def _take_jobs(client: Any, results_topic: str, name: str, once: bool) -> None:
+async def _take_jobs(client: Any, run: str, name: str, once: bool, unsent: list[str],
+                     auth: dict[str, str]) -> None:
     from .work import run_shard
 
+    _, results_topic = _topics(run)
     async for message in client.messages:
         job = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+        await client.publish(_taken_topic(run), json.dumps(
+            {"job": job["job"], "worker": name}), qos=1)
         items = [tuple(item) for item in job["items"]]
+        options = job["options"]
+        if job["medium"] == "mqtt":  # the HAN's broker is the fleet's: the same credentials
+            options = {**options, **auth}
         lines, sample = await asyncio.to_thread(
-            run_shard, (items, job["seed"], job["settle_s"], job["medium"], job["options"]))
+            run_shard, (items, job["seed"], job["settle_s"], job["medium"], options))
         latencies = [[srv, dmc, values] for (srv, dmc), values in
                      sample["latencies"].items()]
-        await client.publish(results_topic, json.dumps({
-            "job": job["job"], "lines": lines, "latencies": latencies, "worker": name}),
-            qos=1)
+        unsent.append(json.dumps({"job": job["job"], "lines": lines, "latencies": latencies,
+                                  "worker": name}))
+        await client.publish(results_topic, unsent[0], qos=1)
+        unsent.pop(0)
         if once:
             return
 
@@ -209,7 +409,7 @@ def main(argv: list[str]) -> int:
     """``python -m s1bench.harness.fleet.broker HOST PORT RUN``: one local worker."""
     host, port, run = argv[0], int(argv[1]), argv[2]
     try:
-        asyncio.run(serve_worker(host, port, run))
+        asyncio.run(serve_worker(host, port, run, auth=auth_from_env()))
     except KeyboardInterrupt:
         return 0
     except Exception as exc:  # one line for the coordinator to show, no traceback

@@ -56,11 +56,13 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
               metrics: Any = None, progress: Callable[[int, int, str], None] | None = None,
               say: Callable[[str], None] | None = None,
               broker: tuple[str, int] | None = None, broker_run: str | None = None,
-              stop_after: int | None = None) -> Path:
+              stop_after: int | None = None, auth: dict[str, str] | None = None) -> Path:
     """Run (or resume) a fleet into ``out``; returns the record's path.
 
     ``stop_after`` ends the run after that many installations have been
-    recorded in this call (tests use it to stand in for a kill).
+    recorded in this call (tests use it to stand in for a kill). ``auth``
+    (username, password, ca_file) reaches the broker and an MQTT medium but
+    never the record: the fleet line names the user and CA file only.
     """
     policy = policy or PacingPolicy()
     policy.check()
@@ -71,6 +73,8 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
     header = {"kind": "fleet", "version": __version__, "installations": installations,
               "mix": mix, "per_day": per_day, "days": days, "seed": seed, "medium": medium,
               "medium_options": medium_options or {}, "settle_s": settle_s,
+              **({"broker_auth": {k: v for k, v in auth.items() if k != "password"}}
+                 if auth else {}),
               "pacing": policy.as_dict()}
     existing = read_lines(path) if path.exists() else []
     if existing and not resume:
@@ -85,12 +89,15 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
     pacer = Pacer(policy, per_day, mix, {d: len(q) for d, q in fleet.queues.items()})
     cursor = dict.fromkeys(fleet.queues, 0)
     writer = RecordWriter(path)
+    # What an MQTT medium connects with: the recorded options and the credentials.
+    job_options = {**(medium_options or {}), **(auth or {})} if medium == "mqtt" else (
+        medium_options or {})
     done_now = 0
     finished = len(recorded)
     if broker is not None:
         from .broker import BrokerPool
 
-        pool: Any = BrokerPool(broker[0], broker[1], workers, broker_run)
+        pool: Any = BrokerPool(broker[0], broker[1], workers, broker_run, auth)
         if say:
             say(f"shards go through broker {broker[0]}:{broker[1]} as run {pool.run}; "
                 f"more workers: s1bench fleet-worker --broker {broker[0]}:{broker[1]} "
@@ -133,7 +140,7 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
                 if not items:
                     continue
                 results = _migrate(items, recorded, pool, seed, settle_s, medium,
-                                   medium_options or {}, metrics, writer, day, wave)
+                                   job_options, metrics, writer, day, wave)
                 for line in results:
                     if line["i"] not in recorded:
                         done_now += 1
@@ -180,6 +187,11 @@ def _check_resume(first: dict[str, Any], header: dict[str, Any], path: Path) -> 
         raise FleetError(f"{path} is not a fleet record (its first line is not 'fleet')")
     wrong = [name for name in ("installations", "mix", "per_day", "seed", "pacing", "settle_s")
              if json.loads(json.dumps(first.get(name))) != json.loads(json.dumps(header[name]))]
+    faults = (first.get("medium_options") or {}).get("faults")
+    if json.loads(json.dumps(header["medium_options"].get("faults"))) != faults:
+        # The installations still to run would suffer other faults than those recorded.
+        wrong.append("--faults")
+        first = {**first, "--faults": faults}
     if wrong:
         raise FleetError(f"--resume: {', '.join(wrong)} differ from the record in {path} "
                          f"(recorded: {', '.join(f'{n}={first.get(n)!r}' for n in wrong)})")
@@ -192,8 +204,76 @@ def _wave_part(volume: int, waves: int, wave: int) -> int:
 
 
 def _pool(workers: int) -> Any:
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method).Pool(workers)
+    return ShardPool(workers)
+
+
+class ShardPool:
+    """``imap`` over shards in worker processes that survives a worker killed mid-shard.
+
+    ``multiprocessing.Pool`` replaces a killed worker but loses the task it
+    held, so ``imap`` would wait for it forever. A process pool executor
+    says so instead (``BrokenProcessPool``): the pool is rebuilt and every
+    shard without a result is submitted again. Nothing of a lost shard was
+    recorded (only the coordinator writes the record), so it is migrated from
+    the start, once, and its lines say ``resent``.
+    """
+
+    def __init__(self, workers: int) -> None:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        self._context = multiprocessing.get_context(method)
+        self._workers = workers
+        self._executor = self._start()
+        #: Times a killed worker broke the pool.
+        self.rebuilt = 0
+
+    def _start(self) -> Any:
+        from concurrent.futures import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(self._workers, mp_context=self._context)
+
+    def imap(self, fn: Callable[..., Any], jobs: Any) -> Any:
+        from concurrent.futures.process import BrokenProcessPool
+
+        jobs = list(jobs)
+        futures: dict[int, Any] = {}
+        resent: set[int] = set()
+
+        def submit(start: int) -> None:
+            """Jobs ``start``.. to the pool; a pool a worker broke (even an idle one) is
+            rebuilt first. A job submitted before is a resend."""
+            while True:
+                try:
+                    for m in range(start, len(jobs)):
+                        if m in futures:
+                            resent.add(m)
+                        futures[m] = self._executor.submit(fn, jobs[m])
+                    return
+                except BrokenProcessPool:
+                    self._rebuild()
+
+        submit(0)
+        for n in range(len(jobs)):
+            while True:
+                try:
+                    lines, sample = futures[n].result()
+                    break
+                except BrokenProcessPool:
+                    self._rebuild()
+                    submit(n)
+            if n in resent:
+                sample = {**sample, "resent": "worker process lost; shard sent again"}
+            yield lines, sample
+
+    def _rebuild(self) -> None:
+        self.rebuilt += 1
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._start()
+
+    def terminate(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def join(self) -> None:
+        self._executor.shutdown(wait=True)
 
 
 def _migrate(items: list[tuple[str, int]], recorded: dict[int, dict[str, Any]], pool: Any,
@@ -209,6 +289,9 @@ def _migrate(items: list[tuple[str, int]], recorded: dict[int, dict[str, Any]], 
     for lines, sample in results:
         for line in lines:
             line.update(day=day, wave=wave)
+            if sample.get("resent"):
+                # Migrated from the start again (a lost worker or broker): the record says so.
+                line["resent"] = sample["resent"]
             fresh[line["i"]] = line
             writer.write(line)
         writer.commit()  # one fsync per shard: a kill loses at most the shard in flight

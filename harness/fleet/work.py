@@ -47,6 +47,8 @@ async def _migrate(clock: Any, dmc: str, index: int, seed: int, settle_s: float,
     The installation has its own medium, seed and DCC role; it shares only the
     clock (and so the event loop) with the others of its shard.
     """
+    from s1bench.emulator.medium_faults import fault_counts
+
     from ..builder import build_installation, resolve_dmc
     from ..dcc import DccRole
     from ..migration import MigrationState
@@ -83,12 +85,14 @@ async def _migrate(clock: Any, dmc: str, index: int, seed: int, settle_s: float,
             else:
                 issues.append(str(known["id"]))
         alerts = Counter(a.code for a in inst.alerts)
+        suffered = fault_counts(inst.medium)
         return {"kind": "installation", "i": index, "dmc": dmc,
                 "outcome": migration.outcome or "stalled", "stage": migration.stage,
                 "issues": issues, "unknown_error": unknown,
                 "fixed_forward": migration.fixed_forward,
                 "alerts": dict(sorted(alerts.items())),
-                "srvs": len(dcc.exchanges), "frames": inst.medium.stats.sent}, latencies
+                "srvs": len(dcc.exchanges), "frames": inst.medium.stats.sent,
+                **({"faults": suffered} if suffered else {})}, latencies
     finally:
         inst.medium.close()
 
@@ -100,12 +104,15 @@ def _other_medium(name: str, clock: Any, seed: int, options: dict[str, Any],
 
     Every station of an installation lives in the same worker, so the medium need
     not wait for stations in other processes (``remote_wait`` 0): a frame to a
-    device that is off would otherwise cost a quarter of a real second.
+    device that is off would otherwise cost a quarter of a real second. An
+    installation that starts while the broker restarts waits for it
+    (``connect_retry_s``) rather than failing its whole shard.
     """
     from s1bench.emulator.medium import make_medium
 
     return make_medium(name, clock=clock, seed=seed,
-                       **{"site": f"fleet-{index}", "remote_wait": 0.0, **options})
+                       **{"site": f"fleet-{index}", "remote_wait": 0.0,
+                          "connect_retry_s": 60.0, **options})
 
 
 #: Installations of one shard migrating at once on one loop. Sharing the loop
