@@ -41,6 +41,8 @@ class MediumStats:
     delivered: int = 0
     lost: int = 0
     malformed: int = 0
+    #: Retransmissions after a missing MAC ack (counted in ``sent`` as well).
+    retries: int = 0
 
 
 #: Frame control, sequence, PAN id, destination and source: the least a medium routes on.
