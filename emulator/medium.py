@@ -43,6 +43,9 @@ class MediumStats:
     malformed: int = 0
     #: Retransmissions after a missing MAC ack (counted in ``sent`` as well).
     retries: int = 0
+    #: MAC acks on air: frames too, but counted apart so ``sent`` stays the frames
+    #: stations sent (what the codec and the benchmarks measure).
+    acks: int = 0
 
 
 #: Frame control, sequence, PAN id, destination and source: the least a medium routes on.

@@ -20,7 +20,7 @@ The medium is also the MAC's acknowledgement machinery (802.15.4-2006
 7.5.6.4). It already decides, per recipient, whether a frame arrives; so a
 unicast frame asking for an ack that reaches a powered station is acked
 here: the Imm-Ack (a prebuilt 5-byte frame with the acked DSN) goes on air
-aTurnaroundTime after the frame ends and is counted and tapped, with no
+aTurnaroundTime after the frame ends and is counted (``stats.acks``) and tapped, with no
 callback at all when nobody taps. A frame nobody acks is sent again, the
 same bytes and DSN, macAckWaitDuration after it ended, up to
 macMaxFrameRetries times; each retry draws its own loss. Acks themselves are
@@ -189,7 +189,7 @@ class MemoryMedium(Medium):
             if self._taps:
                 loop.call_later(airtime(len(frame)) + TURNAROUND_S, self._ack, frame[2])
             else:
-                self.stats.sent += 1
+                self.stats.acks += 1
         elif attempt < MAX_FRAME_RETRIES:
             loop.call_later(airtime(len(frame)) + ACK_WAIT_S, self._retransmit, frame,
                             recipients, attempt + 1)
@@ -197,7 +197,7 @@ class MemoryMedium(Medium):
     def _ack(self, seq: int) -> None:
         if self._closed:
             return
-        self.stats.sent += 1
+        self.stats.acks += 1
         self._tap(ACKS[seq], self._clock.now())
 
     def _retransmit(self, frame: bytes, recipients: list[Station], attempt: int) -> None:

@@ -64,7 +64,7 @@ cannot be reached); ``await medium.aclose()`` disconnects cleanly,
 
 MAC acknowledgements. Here the MAC ack is generated on the receiving side:
 a unicast frame asking for one, delivered to a powered station, puts its
-Imm-Ack on the air of the receiving process (counted in ``sent`` and
+Imm-Ack on the air of the receiving process (counted in ``stats.acks`` and
 tapped there), and it travels no further. Retransmission on a missing ack
 is not modelled over MQTT: a lost batch is lost as a burst, and the layers
 above retry. Joining's frames (Beacon Request, beacon, frames addressed by
@@ -552,7 +552,7 @@ class MqttMedium(Medium):
             station.frame_received(frame)
             # The receiver's Imm-Ack of a unicast that asks for one (see the module doc).
             if frame[0] & 0x20 and getattr(station, "powered", True):
-                self.stats.sent += 1
+                self.stats.acks += 1
                 if self._taps:
                     self._tap(ACKS[frame[2]], self._clock.now())
 

@@ -15,13 +15,17 @@ from typing import Any
 
 import pytest
 from emu_helpers import build
+from mqtt_broker import mqtt_broker_fixture  # noqa: F401  (the mqtt_broker fixture)
 from s1bench.emulator import aps, mac, mmo, nwk, zcl, zdo
 from s1bench.emulator.capture import CaptureTap
 from s1bench.emulator.clock import VirtualClock
 from s1bench.emulator.coordinator import FIRST_JOINER_SHORT
 from s1bench.emulator.installation import Installation
+from s1bench.emulator.medium import make_medium
 from s1bench.emulator.medium_memory import MemoryMedium
 from s1bench.emulator.node import HanNode
+from s1bench.harness.builder import build_installation, resolve_dmc
+from s1bench.harness.dcc import DccRole
 from scapy.utils import RawPcapReader
 
 NETWORK_KEY = bytes(range(16))
@@ -323,3 +327,31 @@ def test_a_device_that_lost_the_network_rejoins_and_is_answered(tmp_path: Path) 
                 if m.frame_type == mac.FRAME_DATA and m.payload[0] & 0x03 == nwk.FRAME_COMMAND]
     assert commands == [nwk.CMD_REJOIN_REQUEST, nwk.CMD_REJOIN_RESPONSE]
     assert ppmid.short == FIRST_JOINER_SHORT
+
+
+def test_a_ppmid_joins_by_association_over_mqtt(mqtt_broker: int) -> None:
+    """The joining frames find their way over the broker too (topics of the PAN)."""
+    clock = VirtualClock()
+    spec = resolve_dmc("reference")
+
+    async def run() -> tuple[str, int | None, int]:
+        medium = make_medium("mqtt", port=mqtt_broker, clock=clock, seed=4, remote_wait=0)
+        await medium.start()
+        inst = build_installation(spec, clock, seed=4, medium=medium)
+        inst.start()
+        ppmid = inst.eui_of("PPMID")
+        code = inst.labels[ppmid].install_code
+        assert code is not None
+        try:
+            response = await DccRole(inst, spec.dcc_quirks, seed=4).send(
+                "8.11", "CHF", DeviceID=ppmid, JoinTimePeriod=60, InstallCode=code.hex())
+            await clock.sleep(65)
+            device = inst.devices[ppmid]
+            return (response.response_code or "", inst.hub.short_of(device.ieee),
+                    device.short)
+        finally:
+            await medium.aclose()
+
+    code, hub_knows, short = clock.run(run())
+    assert code == "I0"
+    assert hub_knows == short >= FIRST_JOINER_SHORT

@@ -109,7 +109,7 @@ def session(tmp_path_factory) -> Session:
         await clock.sleep(650)
         await do("8.9", "8.9", "CHF")
         await do("3.1 PPMID", "3.1", "PPMID", SupplierMessage="Hello PPMID")
-        out.frames = inst.medium.stats.sent
+        out.frames = inst.medium.stats.sent + inst.medium.stats.acks
         inst.medium.close()
 
     clock.run(main())
