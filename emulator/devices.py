@@ -423,16 +423,16 @@ class Device(HanNode):
     def _attempt_join(self) -> None:
         if self.network_key is not None or not self.powered:
             return
+        # Back off while nobody answers, as real devices do, up to four minutes.
+        self._join_backoff = min(getattr(self, "_join_backoff", self.attempt_interval) * 2, 240.0)
+        self._join_handle = self.clock.call_later(self._join_backoff, self._attempt_join)
         if self._join_state & _REJOIN:
             self.send_nwk_command(COORDINATOR, nwk.rejoin_request(mac.CAP_ALLOCATE_ADDRESS))
         else:
             # An active scan of the HAN's channel: listen for beacons for the scan's time.
             self._join_state |= _SCANNING
             self.send_mac(mac.beacon_request(0))
-            self.clock.call_later(mac.SCAN_S, self._end_scan)
-        # Back off while nobody answers, as real devices do, up to four minutes.
-        self._join_backoff = min(getattr(self, "_join_backoff", self.attempt_interval) * 2, 240.0)
-        self._join_handle = self.clock.call_later(self._join_backoff, self._attempt_join)
+            self.clock.call_later(mac.SCAN_S, self._end_scan, self._join_handle)
 
     def on_beacon(self, frame: mac.MacFrame) -> None:
         """Associate with a coordinator of our network whose beacon permits it."""
@@ -453,8 +453,9 @@ class Device(HanNode):
         # The response is held for us (indirect): poll once macResponseWaitTime is up.
         self.clock.call_later(mac.RESPONSE_WAIT_S, self._poll_association, pan, coordinator)
 
-    def _end_scan(self) -> None:
-        self._join_state &= ~_SCANNING
+    def _end_scan(self, attempt: Any) -> None:
+        if attempt is self._join_handle:  # not a scan a later attempt has restarted
+            self._join_state &= ~_SCANNING
 
     def _poll_association(self, pan: int, coordinator: int) -> None:
         if self.network_key is None and self.powered:

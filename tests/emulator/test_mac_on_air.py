@@ -355,3 +355,28 @@ def test_a_ppmid_joins_by_association_over_mqtt(mqtt_broker: int) -> None:
     code, hub_knows, short = clock.run(run())
     assert code == "I0"
     assert hub_knows == short >= FIRST_JOINER_SHORT
+
+
+def test_a_closed_beacon_does_not_end_a_scan_an_open_one_answers_later() -> None:
+    """A host closes and reopens the window (zigpy's permit_with_link_key does): the
+    scan that heard a stale "closed" beacon still associates on the open one."""
+    clock = VirtualClock()
+
+    async def main() -> tuple[bytes | None, bytes]:
+        inst = build(clock, seed=4)
+        ppmid = inst.devices[inst.eui_of("PPMID")]
+        coordinator = inst.hub.link
+        assert ppmid.install_code is not None
+        coordinator.add_link_key(ppmid.ieee,  # type: ignore[attr-defined]
+                                 mmo.link_key_from_install_code(ppmid.install_code))
+        ppmid.start_joining()
+        ppmid.join_now()  # scans while the window is closed: the beacon will say so
+        # The "closed" beacon leaves the coordinator at 5 ms and lands at 10 ms.
+        await asyncio.sleep(0.007)
+        coordinator.permit_joining(60)  # type: ignore[attr-defined]
+        ppmid.join_now()  # the permit's nudge: a second scan, the closed beacon in flight
+        await asyncio.sleep(5)  # well inside the first back-off (60 s)
+        return ppmid.network_key, inst.hub.network_key
+
+    joined_key, network_key = clock.run(main())
+    assert joined_key == network_key
