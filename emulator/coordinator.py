@@ -109,6 +109,10 @@ class HanCoordinator(HanNode):
             if pending is not None:
                 self._send_association_response(frame.src, *pending)  # type: ignore[arg-type]
 
+    def has_data_for(self, ieee: int) -> bool:
+        """Whether a poll from ``ieee`` finds something held for it (its ack's pending bit)."""
+        return ieee in self._pending_association
+
     def _send_beacon(self) -> None:
         """A beacon for an active scan: association permit from the join window."""
         superframe = mac.SUPERFRAME_COORDINATOR | (

@@ -392,13 +392,14 @@ def airtime(frame_len: int) -> float:
     return (frame_len + _PHY_OVERHEAD) * _OCTET_S
 
 
-def _ack_bytes(seq: int) -> bytes:
-    body = bytes([FRAME_ACK, 0, seq])
+def ack_frame(seq: int, pending: bool = False) -> bytes:
+    """An Imm-Ack (7.2.2.3); ``pending``: the acker holds data for the sender (7.5.6.3)."""
+    body = bytes([FRAME_ACK | (_FCF_PENDING if pending else 0), 0, seq])
     return body + crc16_reflected(body).to_bytes(2, "little")
 
 
 #: The Imm-Ack of every DSN, built once: a medium acks millions of frames.
-ACKS: tuple[bytes, ...] = tuple(_ack_bytes(seq) for seq in range(256))
+ACKS: tuple[bytes, ...] = tuple(ack_frame(seq) for seq in range(256))
 
 CMD_ASSOCIATION_REQUEST = 0x01
 CMD_ASSOCIATION_RESPONSE = 0x02

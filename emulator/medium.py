@@ -106,10 +106,14 @@ class Medium(ABC):
 def mac_destination(frame: bytes) -> tuple[int, int]:
     """The 802.15.4 (PAN id, short destination), read without decoding the frame.
 
-    s1bench frames always use PAN ID compression with short addresses, so
-    the PAN sits at bytes 3-4 and the destination at 5-6; routing on them
-    keeps unicast delivery to one station per frame, and keeps the HANs of
-    thousands of installations sharing one medium apart.
+    A joined node's frames always use PAN ID compression with short
+    addresses, so the PAN sits at bytes 3-4 and the destination at 5-6;
+    routing on them keeps unicast delivery to one station per frame, and
+    keeps the HANs of thousands of installations sharing one medium apart.
+    Joining's frames (a Beacon Request on the broadcast PAN, a beacon with no
+    destination, an association response to an EUI-64) have other headers
+    (their second frame control byte is not 0x88); each medium routes those
+    apart.
     """
     return frame[3] | (frame[4] << 8), frame[5] | (frame[6] << 8)
 

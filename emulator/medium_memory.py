@@ -26,6 +26,8 @@ same bytes and DSN, macAckWaitDuration after it ended, up to
 macMaxFrameRetries times; each retry draws its own loss. Acks themselves are
 never lost (a lost ack would only repeat a frame the receiver already has).
 A node never sees an ack: its transmissions need no timer of their own.
+The ack to a Data Request sets frame pending when the polled station says
+it holds data for the poller (``has_data_for``, 7.5.6.3).
 
 Joining's frames are routed here too: a Beacon Request (broadcast PAN) and a
 beacon (no destination) reach the sender's HAN, and a frame addressed to an
@@ -38,7 +40,17 @@ import asyncio
 import math
 import random
 
-from .mac import ACK_WAIT_S, ACKS, MAX_FRAME_RETRIES, TURNAROUND_S, airtime
+from .mac import (
+    ACK_WAIT_S,
+    ACKS,
+    ADDR_EXT,
+    CMD_DATA_REQUEST,
+    MAX_FRAME_RETRIES,
+    TURNAROUND_S,
+    MacFrame,
+    ack_frame,
+    airtime,
+)
 from .medium import BROADCAST, Medium, Station, mac_destination
 
 
@@ -176,29 +188,37 @@ class MemoryMedium(Medium):
         """One attempt at an acked unicast: deliver and ack, or schedule the retry."""
         loop = asyncio.get_running_loop()
         rng = self._rng
-        acked = False
+        acker = None
         for station in recipients:
             if self.loss and rng.random() < self.loss:
                 self.stats.lost += 1
                 continue
             delay = self.latency + (rng.uniform(0.0, self.jitter) if self.jitter else 0.0)
             loop.call_later(delay, self._deliver, station, frame)
-            acked = acked or getattr(station, "powered", True)
-        if acked:
+            if acker is None and getattr(station, "powered", True):
+                acker = station
+        if acker is not None:
             # The Imm-Ack, aTurnaroundTime after the frame ends (7.5.6.4.2).
             if self._taps:
-                loop.call_later(airtime(len(frame)) + TURNAROUND_S, self._ack, frame[2])
+                loop.call_later(airtime(len(frame)) + TURNAROUND_S, self._ack, frame, acker)
             else:
                 self.stats.acks += 1
         elif attempt < MAX_FRAME_RETRIES:
             loop.call_later(airtime(len(frame)) + ACK_WAIT_S, self._retransmit, frame,
                             recipients, attempt + 1)
 
-    def _ack(self, seq: int) -> None:
+    def _ack(self, frame: bytes, acker: Station) -> None:
         if self._closed:
             return
         self.stats.acks += 1
-        self._tap(ACKS[seq], self._clock.now())
+        ack = ACKS[frame[2]]
+        if frame[0] & 0x07 == 3:  # a MAC command: a Data Request's ack says if data waits
+            command = MacFrame.decode(frame)
+            has_data_for = getattr(acker, "has_data_for", None)
+            if (command.command == CMD_DATA_REQUEST and command.src_mode == ADDR_EXT
+                    and has_data_for is not None and has_data_for(command.src)):
+                ack = ack_frame(frame[2], pending=True)
+        self._tap(ack, self._clock.now())
 
     def _retransmit(self, frame: bytes, recipients: list[Station], attempt: int) -> None:
         if self._closed:

@@ -36,7 +36,8 @@ FIELDS = [
     "zbee_zdp.duration", "zbee_zdp.ext_addr", "zbee_zdp.nwk_addr", "zbee_zcl.cmd.tsn",
     "zbee_zcl_se.msg.message", "zbee_zcl_se.met.change_supply.proposed_supply_status",
     "_ws.col.Info", "wpan.frame_type", "wpan.seq_no", "wpan.ack_request", "wpan.cmd",
-    "wpan.ack_to", "wpan.ack_time", "wpan.assoc_permit", "wpan.asoc.addr", "wpan.assoc.status",
+    "wpan.ack_to", "wpan.ack_time", "wpan.pending", "wpan.assoc_permit", "wpan.asoc.addr",
+    "wpan.assoc.status",
     "wpan.cinfo.alloc_addr", "wpan.src64", "wpan.dst64", "zbee_beacon.protocol",
     "zbee_beacon.profile", "zbee_beacon.version", "zbee_beacon.ext_panid",
 ]
@@ -171,6 +172,8 @@ def test_every_unicast_that_asks_for_an_ack_gets_one_after_the_turnaround_time(r
         # From the frame's first symbol: its airtime (32 us an octet, 6 of PHY header)
         # plus aTurnaroundTime, 12 symbols = 192 us.
         airtime = (int(row["frame.len"]) + 6) * 32e-6
+        if row["wpan.cmd"] != "0x04":  # only a Data Request's ack can say data waits
+            assert ack["wpan.pending"] == "0", ack
         assert float(ack["wpan.ack_time"]) == pytest.approx(airtime + 192e-6, abs=2e-6), ack
     broadcasts = where(rows, lambda r: r["wpan.ack_request"] == "0" and r["wpan.frame_type"]
                        in (MAC_DATA, MAC_COMMAND))
@@ -199,6 +202,9 @@ def test_the_ppmid_joins_by_association_before_its_key_arrives(session: Session,
     # macResponseWaitTime (32 x aBaseSuperframeDuration = 0.49152 s) after the request.
     assert float(poll["frame.time_relative"]) - float(requests[0]["frame.time_relative"]) == (
         pytest.approx(0.49152, abs=0.001))
+    # The coordinator's ack to the poll says it holds a frame for the PPMID (7.5.6.3).
+    poll_ack = next(r for r in rows if r["wpan.ack_to"] == poll["frame.number"])
+    assert poll_ack["wpan.pending"] == "1"
     response = next(r for r in after if r["wpan.cmd"] == "0x02" and r["wpan.dst64"] == ppmid)
     assert int(response["frame.number"]) > int(poll["frame.number"])
     assert response["wpan.assoc.status"] == "0x00"
