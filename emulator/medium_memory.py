@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from datetime import datetime, timedelta
 
 from .mac import (
     ACK_WAIT_S,
@@ -89,6 +90,8 @@ class MemoryMedium(Medium):
         # PAN id -> the HANs using it, for transmitters outside any HAN.
         self._hans_of_pan: dict[int, list[int]] = {}
         self._clock = clock
+        #: Acks scheduled for the taps and not yet on air (close() writes them out).
+        self._ack_timers: list[tuple[asyncio.TimerHandle, bytes, Station]] = []
 
     @staticmethod
     def _han(station: Station) -> int:
@@ -200,16 +203,22 @@ class MemoryMedium(Medium):
         if acker is not None:
             # The Imm-Ack, aTurnaroundTime after the frame ends (7.5.6.4.2).
             if self._taps:
-                loop.call_later(airtime(len(frame)) + TURNAROUND_S, self._ack, frame, acker)
+                handle = loop.call_later(airtime(len(frame)) + TURNAROUND_S, self._ack, frame,
+                                         acker)
+                self._ack_timers.append((handle, frame, acker))
             else:
                 self.stats.acks += 1
         elif attempt < MAX_FRAME_RETRIES:
             loop.call_later(airtime(len(frame)) + ACK_WAIT_S, self._retransmit, frame,
                             recipients, attempt + 1)
 
-    def _ack(self, frame: bytes, acker: Station) -> None:
+    def _ack(self, frame: bytes, acker: Station, when: datetime | None = None) -> None:
         if self._closed:
             return
+        if when is None:  # run by its timer: forget the timers due by now
+            timers, now = self._ack_timers, asyncio.get_running_loop().time()
+            while timers and timers[0][0].when() <= now:
+                timers.pop(0)
         self.stats.acks += 1
         ack = ACKS[frame[2]]
         if frame[0] & 0x07 == 3:  # a MAC command: a Data Request's ack says if data waits
@@ -218,7 +227,22 @@ class MemoryMedium(Medium):
             if (command.command == CMD_DATA_REQUEST and command.src_mode == ADDR_EXT
                     and has_data_for is not None and has_data_for(command.src)):
                 ack = ack_frame(frame[2], pending=True)
-        self._tap(ack, self._clock.now())
+        self._tap(ack, when or self._clock.now())
+
+    def close(self) -> None:
+        """Write out the acks still due (a capture closed right after a frame keeps its
+        ack), then close the taps."""
+        timers, self._ack_timers = self._ack_timers, []
+        try:
+            now = asyncio.get_running_loop().time()
+        except RuntimeError:  # closed after its loop ended: nothing is due any more
+            timers = []
+        if timers and not self._closed:
+            for handle, frame, acker in timers:
+                handle.cancel()
+                due = max(handle.when() - now, 0.0)
+                self._ack(frame, acker, self._clock.now() + timedelta(seconds=due))
+        super().close()
 
     def _retransmit(self, frame: bytes, recipients: list[Station], attempt: int) -> None:
         if self._closed:

@@ -380,3 +380,26 @@ def test_a_closed_beacon_does_not_end_a_scan_an_open_one_answers_later() -> None
 
     joined_key, network_key = clock.run(main())
     assert joined_key == network_key
+
+
+def test_a_capture_closed_right_after_a_frame_still_holds_its_ack(tmp_path: Path) -> None:
+    """`s1bench srv --capture` closes as soon as the answer is in: the ack is on air too."""
+    clock = VirtualClock()
+    pcap = tmp_path / "closed.pcap"
+
+    async def main() -> None:
+        medium = MemoryMedium(clock=clock, seed=3)
+        medium.add_tap(CaptureTap(pcap))
+        a, b = _pair(clock, medium)
+        a.send_zcl(b.short, 0x0702, _read(a.next_zcl_seq()))
+        await asyncio.sleep(0.006)  # delivered (5 ms); the ack was due at 2.3 ms... and
+        a.send_zcl(b.short, 0x0702, _read(a.next_zcl_seq()))
+        medium.close()  # ... this one's is still due when the capture closes
+
+    clock.run(main())
+    frames = _frames(pcap)
+    assert [m.frame_type for _, m, _ in frames] == [mac.FRAME_DATA, mac.FRAME_ACK,
+                                                    mac.FRAME_DATA, mac.FRAME_ACK]
+    (t_data, data, raw), (t_ack, ack, _) = frames[2], frames[3]
+    assert ack.seq == data.seq
+    assert t_ack - t_data == pytest.approx(mac.airtime(len(raw)) + 192e-6, abs=2e-6)
