@@ -16,11 +16,15 @@ from typing import Any
 
 import structlog
 
-from . import aps, key_agreement, mgmt, mmo, nwk, se, zcl, zdo
+from . import aps, key_agreement, mac, mgmt, mmo, nwk, se, zcl, zdo
 from . import credentials as creds
 from .meter_logs import LogsMixin
 from .meter_tariff import TariffMixin
 from .node import COORDINATOR, HanNode, LazySlot
+
+#: Device._join_state bits: rejoin rather than associate; an active scan is listening.
+_REJOIN = 1
+_SCANNING = 2
 
 log = structlog.get_logger("s1bench.device")
 
@@ -96,11 +100,11 @@ class Device(HanNode):
     so every seeded value is what it was with a generator held throughout.
     """
 
-    __slots__ = ("_join_backoff", "_join_draws", "_join_handle", "_lazy_alerts_enabled",
-                 "_lazy_credentials", "_lazy_event_log", "_lazy_messages", "_lazy_quirk_memory",
-                 "_lazy_security_log", "_lazy_services", "_lazy_tunnels", "_link_ktk", "_rng",
-                 "_rng_seed", "_tunnel_seq", "clock_offset", "dumb", "enrolled", "info",
-                 "install_code", "link_key", "peer_lookup")
+    __slots__ = ("_join_backoff", "_join_draws", "_join_handle", "_join_state",
+                 "_lazy_alerts_enabled", "_lazy_credentials", "_lazy_event_log", "_lazy_messages",
+                 "_lazy_quirk_memory", "_lazy_security_log", "_lazy_services", "_lazy_tunnels",
+                 "_link_ktk", "_rng", "_rng_seed", "_tunnel_seq", "clock_offset", "dumb",
+                 "enrolled", "info", "install_code", "link_key", "peer_lookup")
 
     #: Made on first use (see LazySlot): what most idle devices never touch.
     event_log: LazySlot[list[tuple[int, int, int, str]]] = LazySlot(lambda d: [])
@@ -139,6 +143,7 @@ class Device(HanNode):
         self.link_key: bytes | None = None
         #: The last tunnel id handed out; kept across resets (NV), so ids are not reused.
         self._tunnel_seq = 0
+        self._join_state = 0
         self.peer_lookup: Any = None
 
     # ---- seeded generator and credentials, built on first use ---------------
@@ -464,10 +469,18 @@ class Device(HanNode):
     # ---- joining (devices that are not yet on the HAN) ---------------------
     attempt_interval = 30.0
 
-    def start_joining(self) -> None:
-        """Try an unsecured rejoin to the trust centre until a key arrives."""
+    def start_joining(self, *, rejoin: bool = False) -> None:
+        """Look for the network until the trust centre's key arrives.
+
+        A device that has never been on a network associates (802.15.4-2006
+        7.5.3: Beacon Request, then Association Request to a coordinator whose
+        beacon permits it); one that was on the network and lost it
+        (``rejoin``) sends an unsecured NWK Rejoin Request (ZigBee spec
+        3.6.1.4.2) instead. Either way the key comes in an APS Transport Key.
+        """
         if self.network_key is not None or self.install_code is None:
             return
+        self._join_state = _REJOIN if rejoin else 0
         self._link_ktk = mmo.key_transport_key(mmo.link_key_from_install_code(self.install_code))
         if self._rng is None:
             # Every late joiner draws this at power-up: take it from a throwaway
@@ -486,12 +499,15 @@ class Device(HanNode):
         """
         if self._join_handle is not None:
             self._join_handle.cancel()
+        self._readdress(short)
+        self.network_key = network_key
+        self.key_seq = key_seq
+
+    def _readdress(self, short: int) -> None:
         old, self.short = self.short, short
         readdress = getattr(self.medium, "readdress", None)
         if readdress:
             readdress(self, old)
-        self.network_key = network_key
-        self.key_seq = key_seq
 
     def join_now(self) -> None:
         """Try at once: the device has seen a beacon saying the network permits joining.
@@ -509,20 +525,58 @@ class Device(HanNode):
     def _attempt_join(self) -> None:
         if self.network_key is not None or not self.powered:
             return
-        self.send_nwk_command(COORDINATOR, nwk.rejoin_request(0x80))
         # Back off while nobody answers, as real devices do, up to four minutes.
         self._join_backoff = min(getattr(self, "_join_backoff", self.attempt_interval) * 2, 240.0)
         self._join_handle = self.clock.call_later(self._join_backoff, self._attempt_join)
+        if self._join_state & _REJOIN:
+            self.send_nwk_command(COORDINATOR, nwk.rejoin_request(mac.CAP_ALLOCATE_ADDRESS))
+        else:
+            # An active scan of the HAN's channel: listen for beacons for the scan's time.
+            self._join_state |= _SCANNING
+            self.send_mac(mac.beacon_request(0))
+            self.clock.call_later(mac.SCAN_S, self._end_scan, self._join_handle)
+
+    def on_beacon(self, frame: mac.MacFrame) -> None:
+        """Associate with a coordinator of our network whose beacon permits it."""
+        if (not self._join_state & _SCANNING or self.network_key is not None
+                or frame.src_mode != mac.ADDR_SHORT or frame.pan is None):
+            return
+        beacon = mac.parse_beacon(frame.payload)
+        network = mac.parse_zigbee_beacon(beacon.payload)
+        if self.extended_pan and network.extended_pan_id != self.extended_pan:
+            return  # another premises' network
+        if not beacon.superframe & mac.SUPERFRAME_ASSOCIATION_PERMIT:
+            return  # closed (so far): another beacon of this scan may say otherwise
+        self._join_state &= ~_SCANNING  # the scan found its network open
+        coordinator, pan = frame.src, frame.pan
+        assert coordinator is not None
+        self.send_mac(mac.association_request(0, pan, coordinator, self.ieee,
+                                              mac.CAP_ALLOCATE_ADDRESS))
+        # The response is held for us (indirect): poll once macResponseWaitTime is up.
+        self.clock.call_later(mac.RESPONSE_WAIT_S, self._poll_association, pan, coordinator)
+
+    def _end_scan(self, attempt: Any) -> None:
+        if attempt is self._join_handle:  # not a scan a later attempt has restarted
+            self._join_state &= ~_SCANNING
+
+    def _poll_association(self, pan: int, coordinator: int) -> None:
+        if self.network_key is None and self.powered:
+            self.send_mac(mac.data_request(0, pan, coordinator, self.ieee))
+
+    def on_mac_command(self, frame: mac.MacFrame) -> None:
+        if frame.command != mac.CMD_ASSOCIATION_RESPONSE or self.network_key is not None:
+            return
+        short, status = mac.parse_association_response(frame.payload)
+        if status == mac.ASSOC_SUCCESS:
+            self._readdress(short)  # the key follows from the trust centre
+        else:
+            log.info("association refused", device=self.device_type, status=status)
 
     def on_nwk_command(self, frame: nwk.NwkFrame) -> None:
         if frame.payload[:1] == bytes([nwk.CMD_REJOIN_RESPONSE]) and len(frame.payload) >= 4:
             status = frame.payload[3]
             if status == 0:
-                old = self.short
-                self.short = int.from_bytes(frame.payload[1:3], "little")
-                readdress = getattr(self.medium, "readdress", None)
-                if readdress:
-                    readdress(self, old)
+                self._readdress(int.from_bytes(frame.payload[1:3], "little"))
 
     def on_unsecured_aps(self, frame: nwk.NwkFrame) -> None:
         ktk = self._link_ktk
@@ -537,7 +591,7 @@ class Device(HanNode):
             self.key_seq = key_seq
             if self._join_handle is not None:
                 self._join_handle.cancel()
-            self.send_zdo(COORDINATOR, zdo.ZdoMessage(zdo.DEVICE_ANNCE, self.next_zcl_seq(), {
+            self.send_zdo(COORDINATOR, zdo.ZdoMessage(zdo.DEVICE_ANNCE, self.next_zdo_seq(), {
                 "nwk": self.short, "ieee": self.ieee, "capability": 0x80}),
                 broadcast_to=nwk.RX_ON_WHEN_IDLE)
             log.info("device joined", device=self.device_type, ieee=f"{self.ieee:016X}",

@@ -130,6 +130,7 @@ class Installation:
             assert medium is not None
             coordinator = HanCoordinator(hub_ieee, self.pan, medium, clock, network_key)
             coordinator.extended_pan = hub_ieee
+            coordinator.seed_counters(seed)
             medium.attach(coordinator)
             link = coordinator
         # Seed material, not generators: each is built on first draw (see Device).
@@ -185,6 +186,7 @@ class Installation:
                     capture.add_key(device.link_key, f"agreed link key {eui}")
                 self.hub.enrol_joined(ieee, device_type, short)
                 short += 1
+            device.seed_counters(seed)  # where its MAC/NWK/APS/ZCL/ZDO counters stand today
             device.peer_lookup = short_of
             # An installation built "already migrated" has DCC-placed credentials.
             device.enrolled = enrolled

@@ -366,3 +366,88 @@ def parse_zigbee_beacon(payload: bytes, base: int = 0) -> ZigbeeBeacon:
     except CodecError as exc:
         exc.shift(base)
         raise
+
+
+# ------------------------------------------------------- timing and joining ---
+# IEEE 802.15.4-2006 at 2.4 GHz (O-QPSK, 62.5 ksymbol/s: 16 us a symbol, 2 symbols
+# an octet, 6.5.3.2). The MAC constants are table 85 (aTurnaroundTime, aUnitBackoffPeriod,
+# aBaseSuperframeDuration) and the PIB defaults table 86 (macMaxFrameRetries 3,
+# macResponseWaitTime 32); macAckWaitDuration is 7.4.2's aUnitBackoffPeriod (20) +
+# aTurnaroundTime (12) + phySHRDuration (10) + 6 * phySymbolsPerOctet (2) = 54 symbols.
+SYMBOL_S = 16e-6
+TURNAROUND_S = 12 * SYMBOL_S
+ACK_WAIT_S = 54 * SYMBOL_S
+MAX_FRAME_RETRIES = 3
+RESPONSE_WAIT_S = 32 * 960 * SYMBOL_S  # macResponseWaitTime * aBaseSuperframeDuration
+#: How long an active scan listens on a channel (7.5.2.1.2): aBaseSuperframeDuration *
+#: (2^n + 1) symbols, with the scan duration n = 3 stacks commonly join with: 138 ms.
+SCAN_S = 960 * (2**3 + 1) * SYMBOL_S
+#: Preamble (4), SFD (1) and PHR (1) go on air before the PSDU (6.3.1).
+_PHY_OVERHEAD = 6
+_OCTET_S = 2 * SYMBOL_S
+
+
+def airtime(frame_len: int) -> float:
+    """Seconds a PSDU of ``frame_len`` octets (FCS included) occupies the channel."""
+    return (frame_len + _PHY_OVERHEAD) * _OCTET_S
+
+
+def ack_frame(seq: int, pending: bool = False) -> bytes:
+    """An Imm-Ack (7.2.2.3); ``pending``: the acker holds data for the sender (7.5.6.3)."""
+    body = bytes([FRAME_ACK | (_FCF_PENDING if pending else 0), 0, seq])
+    return body + crc16_reflected(body).to_bytes(2, "little")
+
+
+#: The Imm-Ack of every DSN, built once: a medium acks millions of frames.
+ACKS: tuple[bytes, ...] = tuple(ack_frame(seq) for seq in range(256))
+
+CMD_ASSOCIATION_REQUEST = 0x01
+CMD_ASSOCIATION_RESPONSE = 0x02
+CMD_DATA_REQUEST = 0x04
+CMD_BEACON_REQUEST = 0x07
+#: Association status, 802.15.4-2006 table 83.
+ASSOC_SUCCESS = 0x00
+ASSOC_PAN_AT_CAPACITY = 0x01
+ASSOC_ACCESS_DENIED = 0x02
+#: Capability information bits (7.3.1.2): allocate address, RX on when idle.
+CAP_ALLOCATE_ADDRESS = 0x80
+CAP_RX_ON_WHEN_IDLE = 0x08
+#: Superframe specification (7.2.2.1.2) of a ZigBee PRO coordinator: beacon and
+#: superframe order 15 (no beacons of its own), final CAP slot 15, PAN coordinator.
+SUPERFRAME_COORDINATOR = 0x4FFF
+SUPERFRAME_ASSOCIATION_PERMIT = 0x8000
+BROADCAST_PAN = 0xFFFF
+
+
+def beacon_request(seq: int) -> MacFrame:
+    """The active scan's Beacon Request: broadcast PAN and address, no source (7.3.7)."""
+    return MacFrame(seq, BROADCAST_PAN, BROADCAST, None, bytes([CMD_BEACON_REQUEST]),
+                    frame_type=FRAME_COMMAND, src_mode=ADDR_NONE)
+
+
+def association_request(seq: int, pan: int, coordinator: int, ieee: int,
+                        capability: int) -> MacFrame:
+    """Association Request (7.3.1): source EUI-64 on the broadcast PAN, acked."""
+    return MacFrame(seq, pan, coordinator, ieee, bytes([CMD_ASSOCIATION_REQUEST, capability]),
+                    ack_request=True, frame_type=FRAME_COMMAND, src_mode=ADDR_EXT,
+                    src_pan=BROADCAST_PAN)
+
+
+def data_request(seq: int, pan: int, coordinator: int, ieee: int) -> MacFrame:
+    """Data Request (7.3.4) polling for the association response, from the EUI-64."""
+    return MacFrame(seq, pan, coordinator, ieee, bytes([CMD_DATA_REQUEST]), ack_request=True,
+                    frame_type=FRAME_COMMAND, src_mode=ADDR_EXT)
+
+
+def association_response(seq: int, pan: int, device: int, coordinator: int, short: int,
+                         status: int) -> MacFrame:
+    """Association Response (7.3.2): EUI-64 to EUI-64, the new short address and status."""
+    payload = bytes([CMD_ASSOCIATION_RESPONSE]) + short.to_bytes(2, "little") + bytes([status])
+    return MacFrame(seq, pan, device, coordinator, payload, ack_request=True,
+                    frame_type=FRAME_COMMAND, dst_mode=ADDR_EXT, src_mode=ADDR_EXT)
+
+
+def parse_association_response(payload: bytes) -> tuple[int, int]:
+    """(short address, status) of an Association Response command payload."""
+    need(LAYER, payload, 0, 4, "association response short address and status")
+    return payload[1] | (payload[2] << 8), payload[3]

@@ -41,6 +41,11 @@ class MediumStats:
     delivered: int = 0
     lost: int = 0
     malformed: int = 0
+    #: Retransmissions after a missing MAC ack (counted in ``sent`` as well).
+    retries: int = 0
+    #: MAC acks on air: frames too, but counted apart so ``sent`` stays the frames
+    #: stations sent (what the codec and the benchmarks measure).
+    acks: int = 0
 
 
 #: Frame control, sequence, PAN id, destination and source: the least a medium routes on.
@@ -101,10 +106,14 @@ class Medium(ABC):
 def mac_destination(frame: bytes) -> tuple[int, int]:
     """The 802.15.4 (PAN id, short destination), read without decoding the frame.
 
-    s1bench frames always use PAN ID compression with short addresses, so
-    the PAN sits at bytes 3-4 and the destination at 5-6; routing on them
-    keeps unicast delivery to one station per frame, and keeps the HANs of
-    thousands of installations sharing one medium apart.
+    A joined node's frames always use PAN ID compression with short
+    addresses, so the PAN sits at bytes 3-4 and the destination at 5-6;
+    routing on them keeps unicast delivery to one station per frame, and
+    keeps the HANs of thousands of installations sharing one medium apart.
+    Joining's frames (a Beacon Request on the broadcast PAN, a beacon with no
+    destination, an association response to an EUI-64) have other headers
+    (their second frame control byte is not 0x88); each medium routes those
+    apart.
     """
     return frame[3] | (frame[4] << 8), frame[5] | (frame[6] << 8)
 

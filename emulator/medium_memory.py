@@ -15,6 +15,23 @@ the hub's EUI-64 for an installation) is part of the route: a frame reaches
 the stations of the sender's HAN only, for any number of installations.
 A transmitter that names no extended PAN (0: a test's injector, an
 outsider) is heard, as before, by every HAN using the frame's PAN id.
+
+The medium is also the MAC's acknowledgement machinery (802.15.4-2006
+7.5.6.4). It already decides, per recipient, whether a frame arrives; so a
+unicast frame asking for an ack that reaches a powered station is acked
+here: the Imm-Ack (a prebuilt 5-byte frame with the acked DSN) goes on air
+aTurnaroundTime after the frame ends and is counted (``stats.acks``) and tapped, with no
+callback at all when nobody taps. A frame nobody acks is sent again, the
+same bytes and DSN, macAckWaitDuration after it ended, up to
+macMaxFrameRetries times; each retry draws its own loss. Acks themselves are
+never lost (a lost ack would only repeat a frame the receiver already has).
+A node never sees an ack: its transmissions need no timer of their own.
+The ack to a Data Request sets frame pending when the polled station says
+it holds data for the poller (``has_data_for``, 7.5.6.3).
+
+Joining's frames are routed here too: a Beacon Request (broadcast PAN) and a
+beacon (no destination) reach the sender's HAN, and a frame addressed to an
+EUI-64 (the association response) reaches the station with that EUI-64.
 """
 
 from __future__ import annotations
@@ -22,7 +39,19 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from datetime import datetime, timedelta
 
+from .mac import (
+    ACK_WAIT_S,
+    ACKS,
+    ADDR_EXT,
+    CMD_DATA_REQUEST,
+    MAX_FRAME_RETRIES,
+    TURNAROUND_S,
+    MacFrame,
+    ack_frame,
+    airtime,
+)
 from .medium import BROADCAST, Medium, Station, mac_destination
 
 
@@ -61,6 +90,8 @@ class MemoryMedium(Medium):
         # PAN id -> the HANs using it, for transmitters outside any HAN.
         self._hans_of_pan: dict[int, list[int]] = {}
         self._clock = clock
+        #: Acks scheduled for the taps and not yet on air (close() writes them out).
+        self._ack_timers: list[tuple[asyncio.TimerHandle, bytes, Station]] = []
 
     @staticmethod
     def _han(station: Station) -> int:
@@ -109,16 +140,16 @@ class MemoryMedium(Medium):
     def send(self, sender: Station, frame: bytes) -> None:
         if not self._admit(frame):
             return
-        pan, dst = mac_destination(frame)
-        extended_pan = getattr(sender, "extended_pan", 0)
-        if extended_pan:
-            # The frame's PAN id on the sender's HAN: never another premises' HAN.
-            han = (extended_pan << 16) | pan
-            bucket = (self._pans.get(han, ()) if dst == BROADCAST
-                      else self._stations.get((han << 16) | dst, ()))
-            recipients = [s for s in bucket if s is not sender]
+        if frame[1] == 0x88:
+            # Short destination and source, 2003 frame: every joined node's frame.
+            pan, dst = mac_destination(frame)
+            recipients = self._recipients(sender, pan, dst)
+            acked = dst != BROADCAST and frame[0] & 0x20
         else:
-            recipients = self._outsider_recipients(sender, pan, dst)
+            recipients, acked = self._joining_recipients(sender, frame)
+        if acked:
+            self._unicast(frame, recipients, 0)
+            return
         loop = asyncio.get_running_loop()
         rng = self._rng
         for station in recipients:
@@ -127,6 +158,100 @@ class MemoryMedium(Medium):
                 continue
             delay = self.latency + (rng.uniform(0.0, self.jitter) if self.jitter else 0.0)
             loop.call_later(delay, self._deliver, station, frame)
+
+    def _recipients(self, sender: Station, pan: int, dst: int) -> list[Station]:
+        extended_pan = getattr(sender, "extended_pan", 0)
+        if extended_pan:
+            # The frame's PAN id on the sender's HAN: never another premises' HAN.
+            han = (extended_pan << 16) | pan
+            bucket = (self._pans.get(han, ()) if dst == BROADCAST
+                      else self._stations.get((han << 16) | dst, ()))
+            return [s for s in bucket if s is not sender]
+        return self._outsider_recipients(sender, pan, dst)
+
+    def _joining_recipients(self, sender: Station, frame: bytes) -> tuple[list[Station], int]:
+        """Who hears a beacon, a MAC command or an ack sent by a station, and whether
+        it is acked: the frames of joining, which the data path's routing cannot read."""
+        fcf = frame[0] | (frame[1] << 8)
+        dst_mode = (fcf >> 10) & 3
+        ack_request = fcf & 0x20
+        if dst_mode == 0 or (frame[3] | (frame[4] << 8)) == BROADCAST:
+            # A beacon (source PAN only) or a beacon request (broadcast PAN): the
+            # sender's own radio neighbourhood, its HAN.
+            return self._recipients(sender, sender.pan, BROADCAST), 0
+        pan = frame[3] | (frame[4] << 8)
+        if dst_mode == 3:
+            eui = int.from_bytes(frame[5:13], "little")
+            return [s for s in self._recipients(sender, pan, BROADCAST) if s.ieee == eui], \
+                ack_request
+        dst = frame[5] | (frame[6] << 8)
+        return self._recipients(sender, pan, dst), (dst != BROADCAST and ack_request)
+
+    def _unicast(self, frame: bytes, recipients: list[Station], attempt: int) -> None:
+        """One attempt at an acked unicast: deliver and ack, or schedule the retry."""
+        loop = asyncio.get_running_loop()
+        rng = self._rng
+        acker = None
+        for station in recipients:
+            if self.loss and rng.random() < self.loss:
+                self.stats.lost += 1
+                continue
+            delay = self.latency + (rng.uniform(0.0, self.jitter) if self.jitter else 0.0)
+            loop.call_later(delay, self._deliver, station, frame)
+            if acker is None and getattr(station, "powered", True):
+                acker = station
+        if acker is not None:
+            # The Imm-Ack, aTurnaroundTime after the frame ends (7.5.6.4.2).
+            if self._taps:
+                handle = loop.call_later(airtime(len(frame)) + TURNAROUND_S, self._ack, frame,
+                                         acker)
+                self._ack_timers.append((handle, frame, acker))
+            else:
+                self.stats.acks += 1
+        elif attempt < MAX_FRAME_RETRIES:
+            loop.call_later(airtime(len(frame)) + ACK_WAIT_S, self._retransmit, frame,
+                            recipients, attempt + 1)
+
+    def _ack(self, frame: bytes, acker: Station, when: datetime | None = None) -> None:
+        if self._closed:
+            return
+        if when is None:  # run by its timer: forget the timers due by now
+            timers, now = self._ack_timers, asyncio.get_running_loop().time()
+            while timers and timers[0][0].when() <= now:
+                timers.pop(0)
+        self.stats.acks += 1
+        ack = ACKS[frame[2]]
+        if frame[0] & 0x07 == 3:  # a MAC command: a Data Request's ack says if data waits
+            command = MacFrame.decode(frame)
+            has_data_for = getattr(acker, "has_data_for", None)
+            if (command.command == CMD_DATA_REQUEST and command.src_mode == ADDR_EXT
+                    and has_data_for is not None and has_data_for(command.src)):
+                ack = ack_frame(frame[2], pending=True)
+        self._tap(ack, when or self._clock.now())
+
+    def close(self) -> None:
+        """Write out the acks still due (a capture closed right after a frame keeps its
+        ack), then close the taps."""
+        timers, self._ack_timers = self._ack_timers, []
+        try:
+            now = asyncio.get_running_loop().time()
+        except RuntimeError:  # closed after its loop ended: nothing is due any more
+            timers = []
+        if timers and not self._closed:
+            for handle, frame, acker in timers:
+                handle.cancel()
+                due = max(handle.when() - now, 0.0)
+                self._ack(frame, acker, self._clock.now() + timedelta(seconds=due))
+        super().close()
+
+    def _retransmit(self, frame: bytes, recipients: list[Station], attempt: int) -> None:
+        if self._closed:
+            return
+        self.stats.sent += 1
+        self.stats.retries += 1
+        if self._taps:
+            self._tap(frame, self._clock.now())
+        self._unicast(frame, recipients, attempt)
 
     def _outsider_recipients(self, sender: Station, pan: int, dst: int) -> list[Station]:
         """Who hears a transmitter of no HAN: every HAN using the frame's PAN id."""

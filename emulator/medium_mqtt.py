@@ -70,6 +70,16 @@ The medium connects on first use (or ``await medium.start()``, which raises
 a one-line :class:`MqttMediumError` naming host and port when the broker
 cannot be reached); ``await medium.aclose()`` disconnects cleanly,
 ``close()`` is the synchronous best effort the other media offer.
+
+MAC acknowledgements. Here the MAC ack is generated on the receiving side:
+a unicast frame asking for one, delivered to a powered station, puts its
+Imm-Ack on the air of the receiving process (counted in ``stats.acks`` and
+tapped there), and it travels no further. Retransmission on a missing ack
+is not modelled over MQTT: a lost batch is lost as a burst, and the layers
+above retry. Joining's frames (Beacon Request, beacon, frames addressed by
+EUI-64) go to the PAN's broadcast topic; a Beacon Request, sent on the
+broadcast PAN, reaches the coordinators (short address 0) of the PANs a
+process hosts, and an EUI-64-addressed frame the station with that EUI-64.
 """
 
 from __future__ import annotations
@@ -86,6 +96,7 @@ from typing import Any
 import aiomqtt
 import structlog
 
+from .mac import ACKS
 from .medium import BROADCAST, MIN_FRAME, Medium, Station
 
 log = structlog.get_logger("s1bench.medium.mqtt")
@@ -311,7 +322,10 @@ class MqttMedium(Medium):
             return
         if self._error is not None:
             raise self._error
-        key = frame[3] << 16 | frame[4] << 24 | frame[5] | frame[6] << 8
+        if frame[1] == 0x88:  # short addresses, PAN ID compression: a joined node's frame
+            key = frame[3] << 16 | frame[4] << 24 | frame[5] | frame[6] << 8
+        else:
+            key = self._joining_key(sender, frame)
         batch = self._open.get(key)
         if batch is None:
             batch = self._open[key] = [bytearray(self._header), 0]
@@ -325,6 +339,17 @@ class MqttMedium(Medium):
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._ensure_started().call_soon(self._flush)
+
+    @staticmethod
+    def _joining_key(sender: Station, frame: bytes) -> int:
+        """The topic (PAN << 16 | address) of a beacon, beacon request or EUI-64-addressed frame."""
+        pan = frame[3] | (frame[4] << 8)
+        dst_mode = (frame[1] >> 2) & 3
+        if pan == BROADCAST:
+            pan = sender.pan  # a Beacon Request: the sender's own neighbourhood
+        if dst_mode == 2 and frame[5] | (frame[6] << 8) != BROADCAST:
+            return pan << 16 | frame[5] | (frame[6] << 8)
+        return pan << 16 | BROADCAST
 
     def _seal(self, key: int, payload: bytearray, frames: int) -> None:
         topic = self._topic(key >> 16, key & 0xFFFF)
@@ -585,7 +610,11 @@ class MqttMedium(Medium):
                 continue
             pan, dst = frame[3] | (frame[4] << 8), frame[5] | (frame[6] << 8)
             sender = by_slot.get(slot) if mine else None
-            recipients = pans.get(pan, ()) if dst == BROADCAST else stations.get((pan, dst), ())
+            if frame[1] == 0x88:
+                recipients = (pans.get(pan, ()) if dst == BROADCAST
+                              else stations.get((pan, dst), ()))
+            else:
+                recipients = self._joining_recipients(frame)
             for station in recipients:
                 if station is not sender:
                     deliveries.append((station, frame))
@@ -598,10 +627,29 @@ class MqttMedium(Medium):
         else:
             self._deliver(deliveries)
 
+    def _joining_recipients(self, frame: bytes) -> list[Station]:
+        pan = frame[3] | (frame[4] << 8)
+        dst_mode = (frame[1] >> 2) & 3
+        if dst_mode == 0:  # a beacon: its PAN
+            return list(self._pans.get(pan, ()))
+        if pan == BROADCAST:  # a Beacon Request: every coordinator here
+            return [s for p in self._pans for s in self._stations.get((p, 0), ())]
+        if dst_mode == 3:
+            eui = int.from_bytes(frame[5:13], "little")
+            return [s for s in self._pans.get(pan, ()) if s.ieee == eui]
+        dst = frame[5] | (frame[6] << 8)
+        return list(self._pans.get(pan, ()) if dst == BROADCAST
+                    else self._stations.get((pan, dst), ()))
+
     def _deliver(self, deliveries: list[tuple[Station, bytes]]) -> None:
         self.stats.delivered += len(deliveries)
         for station, frame in deliveries:
             station.frame_received(frame)
+            # The receiver's Imm-Ack of a unicast that asks for one (see the module doc).
+            if frame[0] & 0x20 and getattr(station, "powered", True):
+                self.stats.acks += 1
+                if self._taps:
+                    self._tap(ACKS[frame[2]], self._clock.now())
 
     # -- virtual time -----------------------------------------------------------
 

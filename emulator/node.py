@@ -94,6 +94,7 @@ class HanNode:
         "_mac_seq",
         "_nwk_seq",
         "_zcl_seq",
+        "_zdo_seq",
         "clock",
         "extended_pan",
         "ieee",
@@ -121,21 +122,45 @@ class HanNode:
         self.clock = clock
         self.network_key: bytes | None = None
         self.key_seq = 0
-        self._frame_counter = 0
-        self._mac_seq = 0
-        self._nwk_seq = 0
-        self._aps_counter = 0
-        self._zcl_seq = 0
+        self._frame_counter = self._mac_seq = self._nwk_seq = 0
+        self._aps_counter = self._zcl_seq = self._zdo_seq = 0
+        self.seed_counters()
         self.powered = True
 
     # ---- counters --------------------------------------------------------
+    def seed_counters(self, seed: int = 0) -> None:
+        """Start every counter where a radio in the field would have it, independently.
+
+        802.15.4 starts macDSN at a random value (7.4.2, table 86) and ZigBee
+        nwkSequenceNumber likewise (3.5.2); the APS counter and the ZCL and ZDO
+        transaction sequences are free-running bytes a powered-up device has
+        moved on; and a meter that has talked on its HAN for years has sent
+        millions of NWK-secured frames, so its outgoing frame counter is far
+        above 1. Each is drawn from a hash of the EUI-64 and the run seed (no
+        generator held per node: fleets keep millions of nodes), so two nodes
+        differ, a seed replays, and no counter moves with another.
+        """
+        h = _mix64(self.ieee ^ _mix64(seed + 0x5331))
+        self._mac_seq = h & 0xFF
+        self._nwk_seq = (h >> 8) & 0xFF
+        self._aps_counter = (h >> 16) & 0xFF
+        self._zcl_seq = (h >> 24) & 0xFF
+        self._zdo_seq = (h >> 32) & 0xFF
+        # 2^16 .. 2^24 + 2^16: tens of thousands to millions of frames already sent.
+        self._frame_counter = 0x10000 + ((h >> 40) & 0xFFFFFF)
+
     def _next(self, attr: str, modulo: int) -> int:
         value = (getattr(self, attr) + 1) % modulo
         setattr(self, attr, value)
         return value
 
     def next_zcl_seq(self) -> int:
+        """ZCL transaction sequence number (ZCL 2.4.1.3): one per node, not shared with ZDO."""
         return self._next("_zcl_seq", 256)
+
+    def next_zdo_seq(self) -> int:
+        """ZDP transaction sequence number (ZigBee spec 2.4.2.8), separate from ZCL's."""
+        return self._next("_zdo_seq", 256)
 
     # ---- sending ---------------------------------------------------------
     def _send_nwk(self, frame: nwk.NwkFrame, mac_dst: int) -> None:
@@ -144,6 +169,11 @@ class HanNode:
         m = mac.MacFrame(self._next("_mac_seq", 256), self.pan, mac_dst, self.short, payload,
                          ack_request=mac_dst != BROADCAST)
         self.medium.send(self, m.encode())
+
+    def send_mac(self, frame: mac.MacFrame) -> None:
+        """A MAC command or beacon (joining): the node's own DSN, stamped here."""
+        frame.seq = self._next("_mac_seq", 256)
+        self.medium.send(self, frame.encode())
 
     def send_aps(self, dst: int, payload: bytes, cluster: int, profile: int, endpoint: int,
                  *, broadcast_to: int | None = None) -> None:
@@ -230,6 +260,9 @@ class HanNode:
             return
         try:
             m = mac.MacFrame.decode(frame)
+            if m.frame_type != 1:  # mac.FRAME_DATA, literal on the hot path
+                self._mac_frame_received(m)
+                return
             if m.dst not in (self.short, BROADCAST):
                 return
             n = nwk.NwkFrame.decode(m.payload, self.network_key, base=mac.HEADER_LEN)
@@ -286,7 +319,26 @@ class HanNode:
             log.warning("frame dropped", node=f"{self.ieee:016X}", layer="zbee_zcl_se",
                         reason=f"{type(exc).__name__}: {exc}")
 
+    def _mac_frame_received(self, m: mac.MacFrame) -> None:
+        """Beacons and MAC commands: joining's frames, addressed by EUI-64 or broadcast."""
+        if m.dst_mode == mac.ADDR_EXT:
+            if m.dst != self.ieee:
+                return
+        elif m.dst_mode == mac.ADDR_SHORT and m.dst not in (self.short, BROADCAST):
+            return
+        if m.frame_type == mac.FRAME_BEACON:
+            self.on_beacon(m)
+        elif m.frame_type == mac.FRAME_COMMAND:
+            self.on_mac_command(m)
+        # An ack is the medium's business (it retries on a missing one), not the node's.
+
     # Hooks for subclasses.
+    def on_beacon(self, frame: mac.MacFrame) -> None:
+        return None
+
+    def on_mac_command(self, frame: mac.MacFrame) -> None:
+        return None
+
     def on_nwk_command(self, frame: nwk.NwkFrame) -> None:
         return None
 
@@ -298,6 +350,14 @@ class HanNode:
 
     def on_zcl(self, src: int, cluster: int, frame: zcl.ZclFrame) -> None:
         return None
+
+
+def _mix64(x: int) -> int:
+    """SplitMix64's finaliser: a cheap, well-spread 64-bit hash of an int."""
+    x &= 0xFFFF_FFFF_FFFF_FFFF
+    x = ((x ^ (x >> 30)) * 0xBF58_476D_1CE4_E5B9) & 0xFFFF_FFFF_FFFF_FFFF
+    x = ((x ^ (x >> 27)) * 0x94D0_49BB_1331_11EB) & 0xFFFF_FFFF_FFFF_FFFF
+    return x ^ (x >> 31)
 
 
 def derive_key_transport(link_key: bytes) -> bytes:

@@ -132,7 +132,7 @@ class NcpHan:
             self.coordinator.remove_device(device.ieee, None)
             if device.install_code is not None and device.network_key is not None:
                 device.network_key = None
-                device.start_joining()
+                device.start_joining(rejoin=True)
 
     def reset(self) -> None:
         """A soft reset: the host registers its endpoints again; joining closes."""

@@ -79,7 +79,8 @@ def srv_over(medium_name: str, port: int | None) -> tuple[Any, dict[str, Any]]:
             else:
                 inst.medium.close()
         seen = {"virtual_now": clock.now().isoformat(), "second": second.body,
-                "stats": (inst.medium.stats.sent, inst.medium.stats.delivered),
+                "stats": (inst.medium.stats.sent, inst.medium.stats.delivered,
+                          inst.medium.stats.acks),  # both media ack each unicast
                 "publishes": getattr(inst.medium, "publishes", None)}
         return response, seen
 

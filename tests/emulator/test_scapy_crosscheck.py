@@ -314,10 +314,15 @@ def test_every_session_frame_parses_the_same_in_scapy(session) -> None:
     frames, key, link_keys = session
     assert len(frames) >= 20
     seen_clusters: set[int] = set()
+    mac_kinds: set[int] = set()
     for raw in frames:
         ours = mac.MacFrame.decode(raw)
         pkt = Dot15d4FCS(raw)
         assert raw[-2:] == scapy_fcs(raw[:-2])
+        assert (pkt.fcf_frametype, pkt.seqnum) == (ours.frame_type, ours.seq)
+        if ours.frame_type != mac.FRAME_DATA:  # acks, beacons, joining's MAC commands
+            mac_kinds.add(ours.frame_type)
+            continue
         assert (pkt.seqnum, pkt[Dot15d4Data].dest_addr, pkt[Dot15d4Data].src_addr) == (
             ours.seq, ours.dst, ours.src)
         n = nwk.NwkFrame.decode(ours.payload, key)
@@ -351,3 +356,4 @@ def test_every_session_frame_parses_the_same_in_scapy(session) -> None:
                     sz.command_identifier) == (z.frame_type, z.direction, z.seq, z.command)
     assert {se.METERING, se.PREPAYMENT, se.MESSAGING, se.EVENTS, se.TUNNELING,
             zdo.MGMT_PERMIT_JOINING_REQ, zdo.DEVICE_ANNCE} <= seen_clusters
+    assert mac_kinds == {mac.FRAME_ACK, mac.FRAME_BEACON, mac.FRAME_COMMAND}

@@ -3,7 +3,10 @@
 One seeded session (several SRVs, a 600 s PPMID join, 8.9) is captured with
 its key file, then dissected by tshark. Wireshark decrypts with the keys it is
 given (and derives the key-transport key itself), names the Smart Energy
-commands, and flags anything malformed.
+commands, flags anything malformed, and (with its ack tracking on) pairs
+every MAC ack with the frame it acknowledges. The PPMID's join is on air as
+802.15.4 association: Beacon Request, beacon, Association Request, Data
+Request, Association Response, then the Transport Key.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ pytestmark = [
 ]
 
 FIELDS = [
-    "frame.number", "frame.time_relative", "frame.protocols", "_ws.malformed",
+    "frame.number", "frame.len", "frame.time_relative", "frame.protocols", "_ws.malformed",
     "_ws.expert.severity", "_ws.expert.message", "wpan.fcs_ok", "wpan.src16", "wpan.dst16",
     "zbee_nwk.src", "zbee_nwk.dst", "zbee.sec.key_id", "zbee.sec.src64",
     "zbee.sec.decryption_key", "zbee_sec.encrypted_payload", "zbee_aps.type",
@@ -35,8 +38,15 @@ FIELDS = [
     "zbee_aps.zdp_cluster", "zbee_aps.cmd.id", "zbee_aps.cmd.key", "zbee_aps.cmd.dst",
     "zbee_zdp.duration", "zbee_zdp.ext_addr", "zbee_zdp.nwk_addr", "zbee_zcl.cmd.tsn",
     "zbee_zcl_se.msg.message", "zbee_zcl_se.met.change_supply.proposed_supply_status",
-    "_ws.col.Info",
+    "_ws.col.Info", "wpan.frame_type", "wpan.seq_no", "wpan.ack_request", "wpan.cmd",
+    "wpan.ack_to", "wpan.ack_time", "wpan.pending", "wpan.assoc_permit", "wpan.asoc.addr",
+    "wpan.assoc.status",
+    "wpan.cinfo.alloc_addr", "wpan.src64", "wpan.dst64", "zbee_beacon.protocol",
+    "zbee_beacon.profile", "zbee_beacon.version", "zbee_beacon.ext_panid",
 ]
+#: Wireshark pairs acks with their frames only when asked to.
+ACK_TRACKING = ["-o", "wpan.802154_ack_tracking:TRUE"]
+MAC_DATA, MAC_ACK, MAC_COMMAND, MAC_BEACON = "0x0001", "0x0002", "0x0003", "0x0000"
 SEP = "\x1f"
 PI_ERROR = 0x00800000  # Wireshark expert severity "Error"
 
@@ -45,7 +55,8 @@ SUPPLIER_MESSAGE = "Please top up"
 
 def tshark(pcap: Path, *args: str, keys: list[str] | None = None) -> str:
     key_args = tshark_key_args(pcap) if keys is None else keys
-    proc = subprocess.run(["tshark", "-r", str(pcap), *key_args, *args], capture_output=True,
+    proc = subprocess.run(["tshark", "-r", str(pcap), *key_args, *ACK_TRACKING, *args],
+                          capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
@@ -102,7 +113,7 @@ def session(tmp_path_factory) -> Session:
         await clock.sleep(650)
         await do("8.9", "8.9", "CHF")
         await do("3.1 PPMID", "3.1", "PPMID", SupplierMessage="Hello PPMID")
-        out.frames = inst.medium.stats.sent
+        out.frames = inst.medium.stats.sent + inst.medium.stats.acks
         inst.medium.close()
 
     clock.run(main())
@@ -139,9 +150,70 @@ def test_key_file_holds_the_network_and_link_keys(session: Session) -> None:
 def test_every_frame_dissects_as_zigbee(session: Session, rows) -> None:
     assert len(rows) == session.frames >= 25
     for row in rows:
-        assert row["frame.protocols"].startswith("wpan:zbee_nwk"), row
-        assert row["zbee_nwk.src"], row
         assert row["wpan.fcs_ok"] == "1", f"frame {row['frame.number']}: FCS not correct"
+        kind = row["wpan.frame_type"]
+        if kind == MAC_DATA:
+            assert row["frame.protocols"].startswith("wpan:zbee_nwk"), row
+            assert row["zbee_nwk.src"], row
+        elif kind == MAC_BEACON:
+            assert row["frame.protocols"] == "wpan:zbee_beacon", row
+        else:
+            assert kind in (MAC_ACK, MAC_COMMAND), row
+            assert row["frame.protocols"] == "wpan", row
+
+
+def test_every_unicast_that_asks_for_an_ack_gets_one_after_the_turnaround_time(rows) -> None:
+    """802.15.4-2006 7.5.6.4: Imm-Ack with the frame's DSN, aTurnaroundTime after it ends."""
+    acks = {int(r["wpan.ack_to"]): r
+            for r in where(rows, lambda r: r["wpan.frame_type"] == MAC_ACK)}
+    asking = where(rows, lambda r: r["wpan.ack_request"] == "1")
+    assert len(asking) >= 25
+    for row in asking:
+        ack = acks.get(int(row["frame.number"]))
+        assert ack is not None, f"frame {row['frame.number']} ({row['_ws.col.Info']}) unacked"
+        assert ack["wpan.seq_no"] == row["wpan.seq_no"]
+        # From the frame's first symbol: its airtime (32 us an octet, 6 of PHY header)
+        # plus aTurnaroundTime, 12 symbols = 192 us.
+        airtime = (int(row["frame.len"]) + 6) * 32e-6
+        if row["wpan.cmd"] != "0x04":  # only a Data Request's ack can say data waits
+            assert ack["wpan.pending"] == "0", ack
+        assert float(ack["wpan.ack_time"]) == pytest.approx(airtime + 192e-6, abs=2e-6), ack
+    broadcasts = where(rows, lambda r: r["wpan.ack_request"] == "0" and r["wpan.frame_type"]
+                       in (MAC_DATA, MAC_COMMAND))
+    assert broadcasts and not any(int(r["frame.number"]) in acks for r in broadcasts)
+    assert len(acks) == len(asking)
+
+
+def test_the_ppmid_joins_by_association_before_its_key_arrives(session: Session, rows) -> None:
+    """Beacon Request -> beacon (permit) -> Association Request -> Data Request -> Response."""
+    ppmid = eui_colons(session.ppmid_eui)
+    requests = where(rows, lambda r: r["wpan.cmd"] == "0x01" and r["wpan.src64"] == ppmid)
+    assert requests and requests[0]["wpan.cinfo.alloc_addr"] == "1"
+    first = int(requests[0]["frame.number"])
+    before = [r for r in rows if int(r["frame.number"]) < first]
+    scan = [r for r in before if r["wpan.cmd"] == "0x07"]
+    beacon = [r for r in before if r["wpan.frame_type"] == MAC_BEACON][-1]
+    assert scan and int(scan[-1]["frame.number"]) < int(beacon["frame.number"])
+    assert beacon["wpan.assoc_permit"] == "1"
+    assert (beacon["zbee_beacon.protocol"], beacon["zbee_beacon.profile"],
+            beacon["zbee_beacon.version"]) == ("0", "0x0002", "2")
+    hub = next(r["zbee.sec.src64"].split(",")[0] for r in rows
+               if r["zbee_nwk.src"] == "0x0000" and r["zbee.sec.src64"])
+    assert beacon["zbee_beacon.ext_panid"] == hub
+    after = [r for r in rows if int(r["frame.number"]) > first]
+    poll = next(r for r in after if r["wpan.cmd"] == "0x04" and r["wpan.src64"] == ppmid)
+    # macResponseWaitTime (32 x aBaseSuperframeDuration = 0.49152 s) after the request.
+    assert float(poll["frame.time_relative"]) - float(requests[0]["frame.time_relative"]) == (
+        pytest.approx(0.49152, abs=0.001))
+    # The coordinator's ack to the poll says it holds a frame for the PPMID (7.5.6.3).
+    poll_ack = next(r for r in rows if r["wpan.ack_to"] == poll["frame.number"])
+    assert poll_ack["wpan.pending"] == "1"
+    response = next(r for r in after if r["wpan.cmd"] == "0x02" and r["wpan.dst64"] == ppmid)
+    assert int(response["frame.number"]) > int(poll["frame.number"])
+    assert response["wpan.assoc.status"] == "0x00"
+    key = where(rows, lambda r: r["zbee_aps.cmd.id"] == "0x05")[0]
+    assert int(key["frame.number"]) > int(response["frame.number"])
+    assert key["zbee_nwk.dst"] == response["wpan.asoc.addr"]
 
 
 def test_nothing_is_malformed_and_no_expert_errors(rows) -> None:
@@ -176,8 +248,8 @@ def test_smart_energy_commands_show_by_name(verbose: str, rows) -> None:
                     "Message Confirmation", "Set Uncontrolled Flow Threshold", "Change Supply",
                     "Supply Status Response", "Get Event Log", "Publish Event Log",
                     "Read Attributes Response", "Transfer Data", "Permit Join Request",
-                    "Device Announcement", "Transport Key", "Rejoin Request",
-                    "Rejoin Response"):
+                    "Device Announcement", "Transport Key", "Beacon Request",
+                    "Association Request", "Data Request", "Association Response"):
         assert command in info, command
 
 

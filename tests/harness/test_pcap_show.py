@@ -9,6 +9,7 @@ or wrong key, another link type, files that are not pcaps at all.
 from __future__ import annotations
 
 import json
+import re
 import struct
 import sys
 from pathlib import Path
@@ -63,14 +64,23 @@ def test_an_s1bench_capture_decodes_with_its_key_file(srv_capture: Path, capsys)
     out = capsys.readouterr().out
     assert code == 0
     lines = out.splitlines()
-    # Request and answer, APS-secured with the ESME's link key, each APS-acknowledged.
-    assert "Read Attributes seq=1 direction=to server" in lines[0]
-    assert "key=link" in lines[0]
-    assert "aps type=ack counter=1 cluster=0x0702 key=link" in lines[1]
-    assert "Read Attributes Response seq=1 direction=to client" in lines[2]
-    assert "cluster=0x0702 cluster_name=Metering" in lines[2]
-    assert "aps type=ack" in lines[3]
-    assert lines[-1] == ("4 frames, 4 decoded, 0 failed (7 keys given, 0 from the capture's "
+    data = [line for line in lines if "mac type=data" in line]
+    acks = [line for line in lines if "mac type=ack" in line]
+    # Request and answer, APS-secured with the ESME's link key, each APS-acknowledged;
+    # the ZCL TSN and APS counter are the hub's own, seeded.
+    tsn = re.search(r"Read Attributes seq=(\d+) direction=to server", data[0])
+    counter = re.search(r"aps type=data counter=(\d+)", data[0])
+    assert tsn is not None and counter is not None
+    assert "key=link" in data[0]
+    assert f"aps type=ack counter={counter.group(1)} cluster=0x0702 key=link" in data[1]
+    assert f"Read Attributes Response seq={tsn.group(1)} direction=to client" in data[2]
+    assert "cluster=0x0702 cluster_name=Metering" in data[2]
+    assert "aps type=ack" in data[3]
+    # And every one of the four MAC-acknowledged, with its own DSN.
+    dsns = [re.search(r"mac type=data seq=(\d+)", line).group(1)  # type: ignore[union-attr]
+            for line in data]
+    assert sorted(line.rsplit("seq=", 1)[1] for line in acks) == sorted(dsns)
+    assert lines[-1] == ("8 frames, 8 decoded, 0 failed (7 keys given, 0 from the capture's "
                          "Transport Key frames)")
 
 
@@ -80,9 +90,11 @@ def test_json_lists_every_layer_with_addresses_and_counters(srv_capture: Path, c
     first = doc["frames"][0]
     assert [layer["layer"] for layer in first["layers"]] == ["mac", "nwk", "aps", "zcl"]
     nwk_layer = first["layers"][1]
-    # The hub's one outgoing counter: 1 went to the APS security header, 2 to the NWK one.
-    assert first["layers"][2]["aps_frame_counter"] == 1
-    assert nwk_layer["src"] == "0x0000" and nwk_layer["frame_counter"] == 2
+    # The hub's one outgoing counter, far above 1 after years in the field: one value
+    # went to the APS security header, the next to the NWK one.
+    aps_counter = first["layers"][2]["aps_frame_counter"]
+    assert aps_counter > 0xFFFF
+    assert nwk_layer["src"] == "0x0000" and nwk_layer["frame_counter"] == aps_counter + 1
     assert nwk_layer["src_ieee"] == "00:DB:12:00:00:00:00:00"
 
 
@@ -93,7 +105,9 @@ def test_without_keys_each_frame_says_so_and_still_shows_its_headers(srv_capture
     bare.write_bytes(srv_capture.read_bytes())  # no key file beside it
     code, doc = show(capsys, str(bare))
     assert code == 1 and doc["failed"] == 4
-    for frame in doc["frames"]:
+    data = [f for f in doc["frames"] if f["layers"][0]["type"] == "data"]
+    assert len(data) == 4  # the MAC acks have nothing to decrypt
+    for frame in data:
         assert frame["error"]["layer"] == "zbee_nwk"
         assert "no network key" in frame["error"]["reason"]
         assert frame["layers"][1]["layer"] == "nwk"  # the readable header is reported
@@ -112,7 +126,7 @@ def test_a_bad_frame_is_reported_and_the_rest_still_decode(srv_capture: Path, tm
     frames = pcap_records(srv_capture)
     broken = bytearray(frames[0])
     broken[-1] ^= 0xFF
-    path = write_pcap(tmp_path / "fcs.pcap", [bytes(broken), frames[2], frames[0][:6]])
+    path = write_pcap(tmp_path / "fcs.pcap", [bytes(broken), frames[3], frames[0][:6]])
     key_file_for(path).write_text(key_file_for(srv_capture).read_text())
     code = main(["pcap", "show", str(path)])
     out = capsys.readouterr().out.splitlines()
@@ -126,11 +140,11 @@ def test_a_bad_frame_is_reported_and_the_rest_still_decode(srv_capture: Path, tm
 def test_a_record_cut_short_is_a_failure_not_a_crash(srv_capture: Path, tmp_path: Path,
                                                      capsys) -> None:
     path = tmp_path / "cut.pcap"
-    path.write_bytes(srv_capture.read_bytes()[:-10])
+    path.write_bytes(srv_capture.read_bytes()[:-3])
     key_file_for(path).write_text(key_file_for(srv_capture).read_text())
     code, doc = show(capsys, str(path))
-    # The last of the four records is cut short: the three before it still decode.
-    assert code == 1 and len(doc["frames"]) == 3 and all(f["ok"] for f in doc["frames"])
+    # The last of the eight records (a MAC ack) is cut short: the seven before it decode.
+    assert code == 1 and len(doc["frames"]) == 7 and all(f["ok"] for f in doc["frames"])
     assert "recorded" in doc["tail_error"]
 
 
@@ -141,7 +155,7 @@ def test_linktype_230_has_no_fcs_and_big_endian_files_read(srv_capture: Path, tm
     no_fcs = [raw[:-2] for raw in pcap_records(srv_capture)]
     path = write_pcap(tmp_path / "nofcs.pcap", no_fcs, 230, big_endian=True)
     code, doc = show(capsys, str(path), "--key", network, "--key", esme_link)
-    assert code == 0 and doc["linktype"] == 230 and doc["decoded"] == 4
+    assert code == 0 and doc["linktype"] == 230 and doc["decoded"] == 8
 
 
 def test_every_frame_kind_of_a_bench_capture_is_named(tmp_path: Path, capsys) -> None:
