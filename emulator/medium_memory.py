@@ -90,6 +90,8 @@ class MemoryMedium(Medium):
         # PAN id -> the HANs using it, for transmitters outside any HAN.
         self._hans_of_pan: dict[int, list[int]] = {}
         self._clock = clock
+        #: With jitter: when the last frame sent to each station reaches it (see _jittered).
+        self._last_due: dict[Station, float] = {}
         #: Acks scheduled for the taps and not yet on air (close() writes them out).
         self._ack_timers: list[tuple[asyncio.TimerHandle, bytes, Station]] = []
 
@@ -119,6 +121,7 @@ class MemoryMedium(Medium):
         self._add((han << 16) | station.short, station)
 
     def detach(self, station: Station) -> None:
+        self._last_due.pop(station, None)
         han = self._han(station)
         members = self._pans.get(han, [])
         if station in members:
@@ -156,8 +159,23 @@ class MemoryMedium(Medium):
             if self.loss and rng.random() < self.loss:
                 self.stats.lost += 1
                 continue
-            delay = self.latency + (rng.uniform(0.0, self.jitter) if self.jitter else 0.0)
-            loop.call_later(delay, self._deliver, station, frame)
+            if self.jitter:
+                loop.call_at(self._jittered(loop, station), self._deliver, station, frame)
+            else:
+                loop.call_later(self.latency, self._deliver, station, frame)
+
+    def _jittered(self, loop: asyncio.AbstractEventLoop, station: Station) -> float:
+        """When a frame sent now reaches ``station``: latency plus seeded jitter, and
+        after every frame sent to it before. A radio receives one frame at a time, in
+        the order they were sent; independent jitter per frame would deliver a
+        sender's Device_annce after the request it sent next, and the receiver's
+        incoming frame counter check would rightly drop the older one as a replay."""
+        due = loop.time() + self.latency + self._rng.uniform(0.0, self.jitter)
+        last = self._last_due.get(station)
+        if last is not None and due <= last:
+            due = last + 1e-6
+        self._last_due[station] = due
+        return due
 
     def _recipients(self, sender: Station, pan: int, dst: int) -> list[Station]:
         extended_pan = getattr(sender, "extended_pan", 0)
@@ -196,8 +214,10 @@ class MemoryMedium(Medium):
             if self.loss and rng.random() < self.loss:
                 self.stats.lost += 1
                 continue
-            delay = self.latency + (rng.uniform(0.0, self.jitter) if self.jitter else 0.0)
-            loop.call_later(delay, self._deliver, station, frame)
+            if self.jitter:
+                loop.call_at(self._jittered(loop, station), self._deliver, station, frame)
+            else:
+                loop.call_later(self.latency, self._deliver, station, frame)
             if acker is None and getattr(station, "powered", True):
                 acker = station
         if acker is not None:

@@ -283,7 +283,10 @@ class BrokerPool:
 
         if not self._ready or state["trouble"]:
             # After a restart the broker knows no worker: a shard sent now would reach none.
-            await self._await_workers(client, handle)
+            # A worker busy with a shard says it is back only when the shard is done (its
+            # HAN may wait for the broker too), so allow it a shard's time, not a start's.
+            await self._await_workers(client, handle,
+                                      timeout=STALL_TIMEOUT if state["trouble"] else 60.0)
             if not left:
                 return
         # A local worker that died while no shard was out (between waves) left a will
@@ -305,7 +308,7 @@ class BrokerPool:
             await self._await_workers(client, handle, len(dead), fresh=True)
 
     async def _await_workers(self, client: Any, handle: Any, wanted: int | None = None, *,
-                             fresh: bool = False) -> None:
+                             fresh: bool = False, timeout: float = 60.0) -> None:
         """Wait until ``wanted`` workers say (retained) they subscribed to the jobs; other
         messages (results meanwhile) go to ``handle``. ``fresh``: count only new workers."""
         wanted = wanted or self._wanted
@@ -313,7 +316,7 @@ class BrokerPool:
         await client.subscribe(_ready_topic(self.run), qos=1)
         seen: set[str] = set()
         try:
-            async with asyncio.timeout(60):
+            async with asyncio.timeout(timeout):
                 async for message in client.messages:
                     if not str(message.topic).startswith(ready):
                         if await handle(message):
@@ -324,7 +327,7 @@ class BrokerPool:
                         break
         except TimeoutError:
             raise BrokerError(f"{len(seen)} of {wanted} fleet worker(s) subscribed on "
-                              f"broker {self.host}:{self.port} within 60 s"
+                              f"broker {self.host}:{self.port} within {timeout:.0f} s"
                               + (f" ({self._stalled()})" if self._procs else "")) from None
         await client.unsubscribe(_ready_topic(self.run))
         self._ready = True

@@ -58,6 +58,15 @@ def _read(seq: int) -> zcl.ZclFrame:
     return zcl.ZclFrame(zcl.TYPE_GLOBAL, zcl.TO_SERVER, seq, zcl.READ_ATTRIBUTES, b"\x00\x00")
 
 
+#: Home Automation: a profile with no APS link-key security or APS acks, so these
+#: MAC-level tests see only the MAC's frames (test_aps_security.py has the SE ones).
+PROFILE_HA = 0x0104
+
+
+def _send_read(a: HanNode, b: HanNode) -> None:
+    a.send_aps(b.short, _read(a.next_zcl_seq()).encode(), 0x0702, PROFILE_HA, 1)
+
+
 # ---- acks and retries ----------------------------------------------------------
 
 def _lossy_session(tmp_path: Path, *, loss: float, powered: bool = True) -> dict[str, Any]:
@@ -70,7 +79,7 @@ def _lossy_session(tmp_path: Path, *, loss: float, powered: bool = True) -> dict
         a, b = _pair(clock, medium)
         b.powered = powered
         for _ in range(40):
-            a.send_zcl(b.short, 0x0702, _read(a.next_zcl_seq()))
+            _send_read(a, b)
             await asyncio.sleep(1)
         medium.close()
         return {"stats": medium.stats, "a": a}
@@ -120,7 +129,7 @@ def test_without_loss_every_unicast_is_acked_once_and_broadcasts_never(tmp_path:
         medium = MemoryMedium(clock=clock, seed=3)
         medium.add_tap(CaptureTap(pcap))
         a, b = _pair(clock, medium)
-        a.send_zcl(b.short, 0x0702, _read(a.next_zcl_seq()))
+        _send_read(a, b)
         await asyncio.sleep(1)
         a.send_zdo(0, zdo.ZdoMessage(zdo.MGMT_PERMIT_JOINING_REQ, a.next_zdo_seq(),
                                      {"duration": 10, "tc_significance": 1}),
@@ -172,7 +181,7 @@ def test_counters_move_independently_and_zdo_is_not_zcl(tmp_path: Path) -> None:
     clock = VirtualClock()
     pcap = tmp_path / "hub.pcap"
 
-    async def main() -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bytes]:
+    async def main() -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bytes, Any]:
         inst = build(clock, seed=2, capture=str(pcap))
         coordinator = inst.hub.link
         start = _counters(coordinator)  # type: ignore[arg-type]
@@ -184,23 +193,27 @@ def test_counters_move_independently_and_zdo_is_not_zcl(tmp_path: Path) -> None:
         await asyncio.sleep(1)
         inst.medium.close()
         return (start, after_zdo, _counters(coordinator),  # type: ignore[arg-type]
-                inst.hub.network_key)
+                inst.hub.network_key, coordinator.link_key_at(esme.short))
 
-    start, after_zdo, after_zcl, key = clock.run(main())
+    start, after_zdo, after_zcl, key, link_key = clock.run(main())
     moved = [b - a for a, b in zip(start, after_zdo, strict=True)]
     # MAC DSN, NWK seq, frame counter and APS counter moved by one frame; ZDO's TSN
     # moved, ZCL's did not.
     assert moved == [1, 1, 1, 1, 0, 1]
     moved = [b - a for a, b in zip(after_zdo, after_zcl, strict=True)]
-    assert moved == [1, 1, 1, 1, 1, 0]
-    # On air: the hub's two frames carry its own DSNs, NWK sequence numbers and TSNs.
+    # Two frames: the read, and the APS ack of its answer. Each is APS-secured, so each
+    # takes two frame counter values (APS header, then NWK); the ack reuses the answer's
+    # APS counter; ZCL's TSN moved once and ZDO's not at all.
+    assert moved == [2, 2, 4, 1, 1, 0]
+    # On air: the hub's frames carry its own DSNs, NWK sequence numbers and TSNs.
     sent = [m for _, m, _ in _frames(pcap) if m.frame_type == mac.FRAME_DATA and m.src == 0]
-    assert [m.seq for m in sent] == [after_zdo[0], after_zcl[0]]
-    permit, read = (nwk.NwkFrame.decode(m.payload, key, base=mac.HEADER_LEN) for m in sent)
+    assert [m.seq for m in sent] == [after_zdo[0], (after_zdo[0] + 1) % 256, after_zcl[0]]
+    permit, read, _ = (nwk.NwkFrame.decode(m.payload, key, base=mac.HEADER_LEN) for m in sent)
     assert (permit.seq, permit.frame_counter) == (after_zdo[1], after_zdo[2])
-    assert (read.seq, read.frame_counter) == (after_zcl[1], after_zcl[2])
+    assert (read.seq, read.frame_counter) == ((after_zdo[1] + 1) % 256, after_zdo[2] + 2)
     zdp_tsn = aps.decode(permit.payload).payload[0]  # type: ignore[union-attr]
-    zcl_tsn = zcl.ZclFrame.decode(aps.decode(read.payload).payload).seq  # type: ignore[union-attr]
+    opened = aps.decode(read.payload, link_key, source_ieee=read.src_ieee)
+    zcl_tsn = zcl.ZclFrame.decode(opened.payload).seq  # type: ignore[union-attr]
     assert (zdp_tsn, zcl_tsn) == (after_zdo[5], after_zcl[4])
 
 
@@ -263,7 +276,8 @@ def test_a_device_with_a_key_joins_by_association_and_announces_itself(tmp_path:
                                      base=mac.HEADER_LEN)
                  for _, m, _ in out["frames"]
                  if m.frame_type == mac.FRAME_DATA and m.src == ihd.short]
-    assert [n.dst for n in announced] == [nwk.RX_ON_WHEN_IDLE]
+    # Then key establishment with the trust centre (the modelled CBKE), to the hub.
+    assert [n.dst for n in announced][:2] == [nwk.RX_ON_WHEN_IDLE, 0x0000]
 
 
 def test_a_closed_window_beacons_no_permit_and_refuses_association(tmp_path: Path) -> None:
@@ -391,9 +405,9 @@ def test_a_capture_closed_right_after_a_frame_still_holds_its_ack(tmp_path: Path
         medium = MemoryMedium(clock=clock, seed=3)
         medium.add_tap(CaptureTap(pcap))
         a, b = _pair(clock, medium)
-        a.send_zcl(b.short, 0x0702, _read(a.next_zcl_seq()))
+        _send_read(a, b)
         await asyncio.sleep(0.006)  # delivered (5 ms); the ack was due at 2.3 ms... and
-        a.send_zcl(b.short, 0x0702, _read(a.next_zcl_seq()))
+        _send_read(a, b)
         medium.close()  # ... this one's is still due when the capture closes
 
     clock.run(main())

@@ -73,6 +73,7 @@ def srv_over(medium_name: str, port: int | None) -> tuple[Any, dict[str, Any]]:
         try:
             response = await dcc.send("4.1.1", "ESME")
             second = await dcc.send("4.1.1", "ESME")  # and again, a virtual minute on
+            await clock.sleep(1)  # the last APS ack lands (and is MAC-acked) before closing
         finally:
             if isinstance(inst.medium, MqttMedium):
                 await inst.medium.aclose()

@@ -113,8 +113,8 @@ def session(tmp_path_factory) -> Session:
         await clock.sleep(650)
         await do("8.9", "8.9", "CHF")
         await do("3.1 PPMID", "3.1", "PPMID", SupplierMessage="Hello PPMID")
+        inst.medium.close()  # writes out the acks still due to the capture
         out.frames = inst.medium.stats.sent + inst.medium.stats.acks
-        inst.medium.close()
 
     clock.run(main())
     out.ppmid_link_key_label = f"link key {out.ppmid_eui}"
