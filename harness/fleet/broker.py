@@ -47,6 +47,7 @@ import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -157,6 +158,8 @@ class BrokerPool:
         self.run = run or uuid.uuid4().hex[:12]
         self._wanted = max(1, workers)
         self._ready = False
+        #: Each local worker's log file, by process id.
+        self._logs: dict[int, Any] = {}
         self._procs = [self._spawn(n) for n in range(workers)]
         #: Job number -> why it was sent again (a restarted broker, a lost worker).
         self.resent: dict[int, str] = {}
@@ -164,11 +167,26 @@ class BrokerPool:
         self._connected = False  # ever: until then an unreachable broker is an error at once
 
     def _spawn(self, n: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
+        # The worker's log goes to a file, not a pipe: nobody reads a pipe while the worker
+        # runs, and a worker whose HAN logs warnings (a broker restart makes many) would
+        # fill it and block on its next line, alive and silent. The file's last line says
+        # why a worker died (see _stalled).
+        log_file = tempfile.TemporaryFile()  # noqa: SIM115 (open while the worker lives)
+        proc = subprocess.Popen(
             [sys.executable, "-m", "s1bench.harness.fleet.broker", self.host, str(self.port),
              self.run], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log_file,
             env={**os.environ, "S1BENCH_WORKER": str(n), **auth_env(self._auth)})
+        self._logs[proc.pid] = log_file
+        return proc
+
+    def _last_line(self, proc: subprocess.Popen[bytes]) -> list[str]:
+        """The last line a local worker wrote to its log (as a list: empty if none)."""
+        log_file = self._logs.get(proc.pid)
+        if log_file is None:
+            return []
+        log_file.seek(0)
+        return log_file.read().decode(errors="replace").strip().splitlines()[-1:]
 
     def imap(self, fn: Callable[..., Any], jobs: Iterable[Any]) -> Iterator[Any]:
         """Results of ``fn`` (the fleet's run_shard, by contract) over ``jobs``, in order."""
@@ -201,8 +219,7 @@ class BrokerPool:
         thread.join(timeout=5)
 
     def _stalled(self) -> str:
-        dead = [p.stderr.read().decode(errors="replace").strip().splitlines()[-1:]
-                for p in self._procs if p.poll() is not None and p.stderr]
+        dead = [self._last_line(p) for p in self._procs if p.poll() is not None]
         why = f"; a worker died: {dead[0][0]}" if dead and dead[0] else ""
         return (f"no fleet worker answered for {STALL_TIMEOUT:.0f} s on broker "
                 f"{self.host}:{self.port}{why}")
@@ -344,6 +361,8 @@ class BrokerPool:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        for log_file in self._logs.values():
+            log_file.close()
 
 
 async def serve_worker(host: str, port: int, run: str, *, once: bool = False,
