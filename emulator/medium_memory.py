@@ -153,8 +153,14 @@ class MemoryMedium(Medium):
         if acked:
             self._unicast(frame, recipients, 0)
             return
-        loop = asyncio.get_running_loop()
+        self._carry(asyncio.get_running_loop(), frame, recipients)
+
+    def _carry(self, loop: asyncio.AbstractEventLoop, frame: bytes,
+               recipients: list[Station]) -> Station | None:
+        """Schedule ``frame``'s delivery to each recipient the seeded loss spares;
+        returns the first powered one that will receive it (the one that acks)."""
         rng = self._rng
+        receiver = None
         for station in recipients:
             if self.loss and rng.random() < self.loss:
                 self.stats.lost += 1
@@ -163,6 +169,9 @@ class MemoryMedium(Medium):
                 loop.call_at(self._jittered(loop, station), self._deliver, station, frame)
             else:
                 loop.call_later(self.latency, self._deliver, station, frame)
+            if receiver is None and getattr(station, "powered", True):
+                receiver = station
+        return receiver
 
     def _jittered(self, loop: asyncio.AbstractEventLoop, station: Station) -> float:
         """When a frame sent now reaches ``station``: latency plus seeded jitter, and
@@ -208,18 +217,7 @@ class MemoryMedium(Medium):
     def _unicast(self, frame: bytes, recipients: list[Station], attempt: int) -> None:
         """One attempt at an acked unicast: deliver and ack, or schedule the retry."""
         loop = asyncio.get_running_loop()
-        rng = self._rng
-        acker = None
-        for station in recipients:
-            if self.loss and rng.random() < self.loss:
-                self.stats.lost += 1
-                continue
-            if self.jitter:
-                loop.call_at(self._jittered(loop, station), self._deliver, station, frame)
-            else:
-                loop.call_later(self.latency, self._deliver, station, frame)
-            if acker is None and getattr(station, "powered", True):
-                acker = station
+        acker = self._carry(loop, frame, recipients)
         if acker is not None:
             # The Imm-Ack, aTurnaroundTime after the frame ends (7.5.6.4.2).
             if self._taps:

@@ -18,9 +18,10 @@ The hubs' process subscribes to ``s1bench/<site>/wan/+/cmd`` and the DCC's to
 Payloads are binary batches: ``<B version>``, then per record ``<I length><B
 kind>`` and the record's body, UTF-8 JSON of the dataclass
 (:class:`~.headend.Command`, :class:`~.headend.DeviceOutcome`,
-:class:`~.headend.Alert`) with its correlation id. Bytes, datetimes and
-enums are tagged so they come back as they went. Records for one topic made in
-one loop turn go in one publish.
+:class:`~.headend.Alert`) with its correlation id. Bytes, dates, datetimes,
+tuples and enums are tagged so they come back as they went: a signed
+command's digest is over its arguments' exact form (credentials.py). Records
+for one topic made in one loop turn go in one publish.
 
 QoS 1. Unlike a HAN frame, a head-end command must not vanish: a lost
 command or outcome would leave the DCC not knowing whether a meter's supply
@@ -47,7 +48,7 @@ import struct
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, fields
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
@@ -79,9 +80,13 @@ def _tag(value: Any) -> Any:
         return {"$t": value.isoformat()}
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, date):
+        return {"$d": value.isoformat()}
     if isinstance(value, dict):
         return {str(k): _tag(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, tuple):
+        return {"$tu": [_tag(v) for v in value]}
+    if isinstance(value, list):
         return [_tag(v) for v in value]
     return value
 
@@ -93,6 +98,10 @@ def _untag(value: Any) -> Any:
                 return bytes.fromhex(value["$b"])
             if "$t" in value:
                 return datetime.fromisoformat(value["$t"])
+            if "$d" in value:
+                return date.fromisoformat(value["$d"])
+            if "$tu" in value:
+                return tuple(_untag(v) for v in value["$tu"])
         return {k: _untag(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_untag(v) for v in value]
@@ -149,7 +158,8 @@ class _Link:
     """One broker connection: batched QoS 1 publishes, one wildcard subscription."""
 
     def __init__(self, host: str, port: int, site: str, subscribe: str,
-                 on_batch: Callable[[str, bytes], None], *, username: str | None = None,
+                 on_records: Callable[[int, list[tuple[int, int, Any]]], None], *,
+                 username: str | None = None,
                  password: str | None = None, ca_file: str | None = None,
                  connect_timeout: float = 5.0) -> None:
         if not site or any(c in site for c in "/#+"):
@@ -158,7 +168,7 @@ class _Link:
         self.host, self.port = host, port
         self.prefix = f"s1bench/{site}/wan/"
         self._subscribe = self.prefix + subscribe
-        self._on_batch = on_batch
+        self._on_records = on_records
         options: dict[str, Any] = {"username": username, "password": password,
                                    "timeout": connect_timeout}
         if ca_file is not None:
@@ -195,6 +205,16 @@ class _Link:
         except aiomqtt.MqttError as exc:
             log.error("WAN link lost", broker=self.where, error=str(exc))
 
+    def _on_batch(self, topic: str, payload: bytes) -> None:
+        """A batch from the broker: its hub (from the topic) and records, or a warning."""
+        try:
+            hub = int(topic[len(self.prefix):].split("/", 1)[0], 16)
+            records = decode_batch(payload)
+        except ValueError as exc:
+            log.warning("WAN batch dropped", topic=topic, reason=str(exc))
+            return
+        self._on_records(hub, records)
+
     def send(self, topic: str, record: bytes) -> None:
         """Queue a record for ``topic``; the loop turn's records go in one publish."""
         batch = self._open.get(topic)
@@ -229,10 +249,6 @@ class _Link:
             self._client = None
 
 
-def _hub_of(topic: str, prefix: str) -> str:
-    return topic[len(prefix):].split("/", 1)[0]
-
-
 # ------------------------------------------------------------- hub side ---
 
 class HubEndpoint:
@@ -245,7 +261,7 @@ class HubEndpoint:
     def __init__(self, installations: dict[str, Any], host: str, port: int, *,
                  site: str = "default", **options: Any) -> None:
         self.installations = {eui64_int(eui): inst for eui, inst in installations.items()}
-        self._link = _Link(host, port, site, "+/cmd", self._on_batch, **options)
+        self._link = _Link(host, port, site, "+/cmd", self._on_records, **options)
         self._answered: OrderedDict[tuple[int, int], DeviceOutcome | None] = OrderedDict()
         self.commands = 0
         for hub, inst in self.installations.items():
@@ -271,13 +287,7 @@ class HubEndpoint:
 
         inst.hub.alert_sink = relay
 
-    def _on_batch(self, topic: str, payload: bytes) -> None:
-        try:
-            hub = int(_hub_of(topic, self._link.prefix), 16)
-            records = decode_batch(payload)
-        except ValueError as exc:
-            log.warning("WAN batch dropped", topic=topic, reason=str(exc))
-            return
+    def _on_records(self, hub: int, records: list[tuple[int, int, Any]]) -> None:
         inst = self.installations.get(hub)
         if inst is None:
             return  # a hub another process hosts
@@ -311,7 +321,7 @@ class HeadEnd:
     def __init__(self, host: str, port: int, *, site: str = "default",
                  timeout: float = 120.0, **options: Any) -> None:
         self.timeout = timeout
-        self._link = _Link(host, port, site, "+/up", self._on_batch, **options)
+        self._link = _Link(host, port, site, "+/up", self._on_records, **options)
         self._waiting: dict[tuple[int, int], asyncio.Future[DeviceOutcome]] = {}
         self._alert_sinks: dict[int, Callable[[Alert], None]] = {}
         self._ids = itertools.count(1)
@@ -341,13 +351,7 @@ class HeadEnd:
         finally:
             self._waiting.pop((hub, ident), None)
 
-    def _on_batch(self, topic: str, payload: bytes) -> None:
-        try:
-            hub = int(_hub_of(topic, self._link.prefix), 16)
-            records = decode_batch(payload)
-        except ValueError as exc:
-            log.warning("WAN batch dropped", topic=topic, reason=str(exc))
-            return
+    def _on_records(self, hub: int, records: list[tuple[int, int, Any]]) -> None:
         for kind, ident, item in records:
             if kind == OUTCOME:
                 future = self._waiting.get((hub, ident))

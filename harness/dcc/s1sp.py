@@ -32,6 +32,7 @@ the translation; CoS loss alerts (61224) are written here too.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,6 +115,8 @@ class S1sp:
         self.authority = DccAuthority(self.seed)
         #: The last signed command sent (a test replays it as a WAN attacker would).
         self.last_signed: Command | None = None
+        #: Device EUI -> (its loop, the lock its signed commands take turns on).
+        self._signing: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
 
     def quirk(self, name: str) -> Any | None:
         return next((q for q in self.dcc_quirks if q.name == name), None)
@@ -182,6 +185,26 @@ class S1sp:
 
     async def _execute(self, request: ServiceRequest, command: Command,
                        role: str | None) -> DeviceOutcome:
+        """Send one command; a signed one waits for the device's signed commands before it.
+
+        A signature names the key the DCC believes the slot holds and the
+        signer's next counter. Two signed commands to one device in flight at
+        once would race: the second signed under a key the first is replacing,
+        or its counter overtaken by the one after it (a replay, to the device).
+        A head-end sends a device's critical commands one after another, so
+        the S1SP does too; reads and other unsigned commands go straight on.
+        """
+        if not (is_critical(request.srv) or command.op in CREDENTIAL_OPS):
+            return await self.installation.execute(command)
+        loop = asyncio.get_running_loop()
+        held = self._signing.get(command.target)
+        if held is None or held[0] is not loop:  # a lock belongs to one event loop
+            held = self._signing[command.target] = (loop, asyncio.Lock())
+        async with held[1]:
+            return await self._execute_signed(request, command, role)
+
+    async def _execute_signed(self, request: ServiceRequest, command: Command,
+                              role: str | None) -> DeviceOutcome:
         """Send one command, signed if it is critical, and learn what the slots now hold.
 
         Only critical commands (:func:`.dco.is_critical`: supply control,

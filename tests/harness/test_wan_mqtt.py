@@ -53,7 +53,8 @@ from test_serve import (
 def test_records_come_back_as_they_went() -> None:
     when = datetime(2026, 11, 25, 1, 2, 3, tzinfo=UTC)
     command = Command("update_credential", "00-DB-12-34-56-78-90-A0",
-                      {"RemotePartyRole": "ACB", "Blob": b"\x00\x01", "At": when}, ref="r1",
+                      {"RemotePartyRole": "ACB", "Blob": b"\x00\x01", "At": when,
+                       "On": when.date(), "Pair": (1, "x"), "List": [(2, 3)]}, ref="r1",
                       authorisation=Authorisation("ACB", 7, bytes(range(64))))
     outcome = DeviceOutcome(OutcomeStatus.REFUSED, {"Readings": [1, 2]}, "no", 0x87, when)
     alert = Alert("8F84", "00-DB-12-34-56-78-90-A0", when, "detail")
