@@ -20,7 +20,7 @@ from . import aps, key_agreement, mac, mgmt, mmo, nwk, se, zcl, zdo
 from . import credentials as creds
 from .meter_logs import LogsMixin
 from .meter_tariff import TariffMixin
-from .node import COORDINATOR, HanNode, LazySlot
+from .node import COORDINATOR, HanNode, LazySlot, seeded
 
 #: Device._join_state bits: rejoin rather than associate; an active scan is listening.
 _REJOIN = 1
@@ -125,12 +125,7 @@ class Device(HanNode):
                  info: DeviceInfo, rng: random.Random | str, extended_pan: int = 0) -> None:
         super().__init__(ieee, short, pan, medium, clock, extended_pan)
         self.info = info
-        if isinstance(rng, random.Random):
-            self._rng: random.Random | None = rng
-            self._rng_seed = ""
-        else:
-            self._rng = None
-            self._rng_seed = rng
+        self._rng, self._rng_seed = seeded(rng)
         #: Draws the join start took from a throwaway generator (replayed, see rng).
         self._join_draws = 0
         self.enrolled = False

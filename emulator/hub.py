@@ -40,7 +40,7 @@ from .headend import (
     eui64_int,
     eui64_str,
 )
-from .node import PAYLOAD_ERRORS, LazySlot
+from .node import PAYLOAD_ERRORS, LazySlot, seeded
 
 log = structlog.get_logger("s1bench.hub")
 
@@ -92,12 +92,7 @@ class CommsHub:
         self.ieee = ieee
         self.clock = clock
         self.info = info
-        if isinstance(rng, random.Random):
-            self._rng: random.Random | None = rng
-            self._rng_seed = ""
-        else:
-            self._rng = None
-            self._rng_seed = rng
+        self._rng, self._rng_seed = seeded(rng)
         self.link = link
         link.bind(self)
         self.device_log: dict[int, LogEntry] = {}

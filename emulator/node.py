@@ -12,6 +12,7 @@ frame that fails to decode is counted and logged with its layer and offset
 
 from __future__ import annotations
 
+import random
 import struct
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, overload
@@ -71,6 +72,17 @@ class LazySlot(Generic[T]):
 
     def __set__(self, obj: Any, value: T) -> None:
         self._member.__set__(obj, value)
+
+
+def seeded(rng: random.Random | str) -> tuple[random.Random | None, str]:
+    """(generator, seed) for a slotted owner that builds its generator on first use.
+
+    Given a generator, the owner keeps it; given seed material, it keeps only
+    the text until something draws (most of a fleet's devices never do).
+    """
+    if isinstance(rng, random.Random):
+        return rng, ""
+    return None, rng
 
 
 class HanNode:

@@ -222,12 +222,11 @@ def hubs(
 async def _hubs(site: Any, wan: dict[str, Any], seed: int, clock: Any) -> int:
     from s1bench.emulator.wan_mqtt import HubEndpoint, WanError
 
-    from .builder import build_installation, resolve_dmc
+    from .serve.runtime import build_site_installation
 
     installations = {}
     for index, entry in enumerate(site.installations):
-        inst = build_installation(resolve_dmc(entry.dmc), clock, seed=seed, index=index,
-                                  enrolled=entry.migrated, euis=entry.devices)
+        inst = build_site_installation(entry, index, clock, seed)
         inst.start()
         installations[inst.hub_eui] = inst
     endpoint = HubEndpoint(installations, **wan)

@@ -324,6 +324,21 @@ class BrokerPool:
         if dead:
             await self._await_workers(client, handle, len(dead), fresh=True)
 
+    async def _respawn_dead(self) -> None:
+        """While workers are awaited: start another in place of a local one that died.
+
+        A worker whose shard's HAN lost the broker for good exits; its will went
+        to the broker that died with it, so only its process tells. The one in its
+        place says it is ready like any other, and the shards go out again.
+        """
+        spare = 2 * len(self._procs)  # a worker that dies at every start is not retried forever
+        while spare:
+            await asyncio.sleep(0.5)
+            for n, proc in enumerate(self._procs):
+                if proc.poll() is not None and spare:
+                    spare -= 1
+                    self._procs[n] = self._spawn(n)
+
     async def _await_workers(self, client: Any, handle: Any, wanted: int | None = None, *,
                              fresh: bool = False, timeout: float = 60.0) -> None:
         """Wait until ``wanted`` workers say (retained) they subscribed to the jobs; other
@@ -332,6 +347,7 @@ class BrokerPool:
         ready = _ready_topic(self.run, "")
         await client.subscribe(_ready_topic(self.run), qos=1)
         seen: set[str] = set()
+        watchdog = asyncio.get_running_loop().create_task(self._respawn_dead())
         try:
             async with asyncio.timeout(timeout):
                 async for message in client.messages:
@@ -346,6 +362,8 @@ class BrokerPool:
             raise BrokerError(f"{len(seen)} of {wanted} fleet worker(s) subscribed on "
                               f"broker {self.host}:{self.port} within {timeout:.0f} s"
                               + (f" ({self._stalled()})" if self._procs else "")) from None
+        finally:
+            watchdog.cancel()
         await client.unsubscribe(_ready_topic(self.run))
         self._ready = True
 

@@ -197,6 +197,19 @@ class _ServedRole(DccRole):
         return label.device_type if label else None
 
 
+def build_site_installation(entry: SiteInstallation, index: int, clock: Any,
+                            seed: int) -> Installation:
+    """The installation a site entry describes, never started.
+
+    `serve` (its DCC side's registration data, across a WAN) and `s1bench hubs`
+    (the real hubs) both build through here: the two must agree on every EUI.
+    """
+    from ..builder import build_installation, resolve_dmc
+
+    return build_installation(resolve_dmc(entry.dmc), clock, seed=seed, index=index,
+                              enrolled=entry.migrated, euis=entry.devices)
+
+
 @dataclass
 class SiteRuntime:
     """Builds the site's installations on a thread of their own and carries requests to them."""
@@ -274,7 +287,7 @@ class SiteRuntime:
     async def _build(self) -> None:
         from s1bench.harness.dcc.dsp import SecurityEvent
 
-        from ..builder import build_installation, resolve_dmc
+        from ..builder import resolve_dmc
 
         if self.wan is not None:
             from s1bench.emulator.wan_mqtt import HeadEnd
@@ -283,9 +296,7 @@ class SiteRuntime:
             await self._head_end.start()
         seen: set[str] = set()
         for index, entry in enumerate(self.site.installations):
-            spec = resolve_dmc(entry.dmc)
-            inst = build_installation(spec, self.clock, seed=self.seed, index=index,
-                                      enrolled=entry.migrated, euis=entry.devices)
+            inst = build_site_installation(entry, index, self.clock, self.seed)
             served: Any = inst
             if self._head_end is None:
                 inst.start()
@@ -294,7 +305,7 @@ class SiteRuntime:
 
                 # The DCC's registration data; the real hub is across the WAN.
                 served = RemoteInstallation(inst, self._head_end)
-            role = _ServedRole(served, spec.dcc_quirks, seed=self.seed)
+            role = _ServedRole(served, resolve_dmc(entry.dmc).dcc_quirks, seed=self.seed)
             role.bind(entry.name, self.emit, self.site.replay_check, seen)
             self._relay_device_alerts(inst, entry.name)
             self.roles.append(role)

@@ -9,28 +9,15 @@ again when the device lost it.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from emu_helpers import build
 from s1bench.emulator import aps, key_agreement, mac, mgmt, mmo, nwk, se, zcl
 from s1bench.emulator.clock import VirtualClock
 from s1bench.emulator.codec_errors import CodecError
+from s1bench.emulator.han_hostile import FrameRecorder
 from s1bench.emulator.headend import Command, OutcomeStatus
 from s1bench.emulator.installation import Installation
-
-
-class Recorder:
-    """A medium tap that keeps the bytes."""
-
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-
-    def frame(self, data: bytes, when: datetime) -> None:
-        self.frames.append(bytes(data))
-
-    def close(self) -> None:
-        pass
 
 
 def _aps_frames(frames: list[bytes], network_key: bytes, link_keys: list[bytes]
@@ -61,7 +48,7 @@ def _aps_frames(frames: list[bytes], network_key: bytes, link_keys: list[bytes]
 def _run(clock: VirtualClock, body: Any) -> Any:
     async def main() -> Any:
         inst = build(clock, seed=4)
-        recorder = Recorder()
+        recorder = FrameRecorder(limit=1 << 30)
         inst.medium.add_tap(recorder)  # type: ignore[arg-type]
         result = await body(inst)
         await clock.sleep(1)  # the last APS ack lands

@@ -9,7 +9,6 @@ codec (and, separately, with AES-CCM* built here from scapy's parsed fields).
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
@@ -17,6 +16,7 @@ from emu_helpers import UTRN, build, dcc
 from s1bench.emulator import aps, mac, nwk, se, zcl, zdo
 from s1bench.emulator.clock import VirtualClock
 from s1bench.emulator.codec_errors import CodecError
+from s1bench.emulator.han_hostile import FrameRecorder
 
 scapy_config = pytest.importorskip("scapy.config")
 from scapy.layers.dot15d4 import Dot15d4Data, Dot15d4FCS  # noqa: E402
@@ -258,26 +258,13 @@ def test_scapy_built_read_attributes_response_parses_with_ours() -> None:
 
 # ------------------------------------------------- every frame of a real session ---
 
-class Recorder:
-    """A medium tap that keeps the bytes (duck-typed like CaptureTap)."""
-
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-
-    def frame(self, data: bytes, when: datetime) -> None:
-        self.frames.append(bytes(data))
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def session() -> tuple[list[bytes], bytes, list[bytes]]:
     clock = VirtualClock()
 
     async def main() -> tuple[list[bytes], bytes, list[bytes]]:
         inst = build(clock, seed=3)
-        recorder = Recorder()
+        recorder = FrameRecorder(limit=1 << 30)
         inst.medium.add_tap(recorder)  # type: ignore[arg-type]
         inst.start()
         ppmid = inst.eui_of("PPMID")
