@@ -132,9 +132,13 @@ class _OrderedTimer(asyncio.TimerHandle):
         self._seq = seq
 
     def __lt__(self, other: object) -> bool:
-        if isinstance(other, _OrderedTimer) and self._when == other._when:
-            return self._seq < other._seq
-        return super().__lt__(other)  # type: ignore[operator]
+        # The heap compares timers ~10 times per timer pushed with 50 installations
+        # on a loop: no super() call or isinstance here (every timer of a virtual
+        # loop is an _OrderedTimer, see call_at), which was 4 % of a fleet shard.
+        when, other_when = self._when, other._when  # type: ignore[attr-defined]
+        if when == other_when:
+            return self._seq < other._seq  # type: ignore[attr-defined,no-any-return]
+        return when < other_when  # type: ignore[no-any-return]
 
 
 class VirtualEventLoop(asyncio.SelectorEventLoop):

@@ -178,7 +178,10 @@ class HanNode:
     def _send_nwk(self, frame: nwk.NwkFrame, mac_dst: int) -> None:
         key = self.network_key if frame.secured else None
         payload = frame.encode(key)
-        m = mac.MacFrame(self._next("_mac_seq", 256), self.pan, mac_dst, self.short, payload,
+        # Counters stepped in place, not through _next's getattr/setattr: every frame
+        # the node sends steps three of them.
+        self._mac_seq = seq = (self._mac_seq + 1) & 0xFF
+        m = mac.MacFrame(seq, self.pan, mac_dst, self.short, payload,
                          ack_request=mac_dst != BROADCAST)
         self.medium.send(self, m.encode())
 
@@ -199,8 +202,9 @@ class HanNode:
         if self.network_key is None:
             raise RuntimeError(f"{self.device_type} {self.ieee:016x} has no network key yet")
         broadcast = broadcast_to is not None
-        frame = aps.ApsData(endpoint, cluster, profile, endpoint,
-                            self._next("_aps_counter", 256), payload, broadcast=broadcast)
+        self._aps_counter = counter = (self._aps_counter + 1) & 0xFF
+        frame = aps.ApsData(endpoint, cluster, profile, endpoint, counter, payload,
+                            broadcast=broadcast)
         if broadcast or profile != aps.PROFILE_SE:
             self._send_aps_frame(broadcast_to if broadcast else dst, frame.encode(), broadcast)
             return
@@ -220,7 +224,8 @@ class HanNode:
     def _send_aps_frame(self, dst: int, data: bytes, broadcast: bool) -> None:
         """An encoded APS frame in a NWK data frame under the network key."""
         self._frame_counter += 1
-        n = nwk.NwkFrame(nwk.FRAME_DATA, dst, self.short, 30, self._next("_nwk_seq", 256), data,
+        self._nwk_seq = seq = (self._nwk_seq + 1) & 0xFF
+        n = nwk.NwkFrame(nwk.FRAME_DATA, dst, self.short, 30, seq, data,
                          src_ieee=self.ieee, secured=True, frame_counter=self._frame_counter,
                          sec_source=self.ieee, key_seq=self.key_seq)
         self._send_nwk(n, BROADCAST if broadcast else dst)

@@ -236,6 +236,94 @@ def _measure_medium(port: int, frames: int, window: int) -> float:
             child.kill()
 
 
+# -- scaling: one HAN per worker process, all on the same broker ------------------
+
+
+def _worker_child(port: int, frames: int, window: int, site: str, ready: Any, go: Any,
+                  out: Any) -> None:
+    """A worker as a fleet runs one over MQTT: both stations in this process, every
+    frame through the broker (the medium never shortcuts a local station), on a
+    site of its own. Puts (start, end) in real seconds on ``out``."""
+    from s1bench.emulator.clock import WallClock
+    from s1bench.emulator.medium import make_medium
+
+    clock = WallClock()
+
+    async def main() -> tuple[float, float]:
+        medium: Any = make_medium("mqtt", port=port, clock=clock, latency=0, site=site)
+        done = asyncio.get_running_loop().create_future()
+        sent = 0
+
+        def next_frame(_answer: bytes | None = None) -> None:
+            nonlocal sent
+            if sent < frames:
+                medium.send(near, _frame(2, 1, sent))
+                sent += 1
+            elif near.received >= frames and not done.done():
+                done.set_result(None)
+
+        near, far = _Station(1, next_frame), _Station(2)
+        far.on_frame = lambda frame: medium.send(far, _echo(frame))
+        medium.attach(near)
+        medium.attach(far)
+        await medium.flush()
+        ready.set()
+        await asyncio.to_thread(go.wait, 60)
+        start = time.perf_counter()
+        for _ in range(window):
+            next_frame()
+        await asyncio.wait_for(done, 120)
+        end = time.perf_counter()
+        await medium.aclose()
+        return start, end
+
+    out.put(clock.run(main()))
+
+
+def _measure_workers(port: int, workers: int, frames: int, window: int) -> float:
+    """Frames/s delivered by ``workers`` processes together, from the first start to the
+    last end (a worker that finishes early does not flatter the figure)."""
+    ctx = multiprocessing.get_context("spawn")
+    go, out = ctx.Event(), ctx.Queue()
+    readies = [ctx.Event() for _ in range(workers)]
+    children = [ctx.Process(target=_worker_child, daemon=True,
+                            args=(port, frames, window, f"bench-w{n}", readies[n], go, out))
+                for n in range(workers)]
+    for child in children:
+        child.start()
+    try:
+        for ready in readies:
+            if not ready.wait(30):
+                raise RuntimeError("a bench worker did not come up within 30 s")
+        go.set()
+        spans = [out.get(timeout=180) for _ in children]
+        return 2 * frames * workers / (max(e for _, e in spans) - min(s for s, _ in spans))
+    finally:
+        for child in children:
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+
+
+def bench_mqtt_workers(frames: int = FRAMES, window: int = WINDOW,
+                       counts: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """HAN frames/s through the broker with 1, 2, .. workers, up to the cores.
+
+    Each worker is a process hosting a whole HAN (as a fleet worker hosts its
+    installations), so the figure is what ``s1bench fleet --medium mqtt`` can
+    carry per worker count. The broker is one more process on the same cores:
+    on a 2-core machine two workers and mosquitto share two cores, so the
+    growth from 1 to 2 is bounded by the broker's own share.
+    """
+    counts = counts or tuple(range(1, (os.cpu_count() or 1) + 1))
+    with mosquitto_broker() as port:
+        rates = {n: _measure_workers(port, n, frames, window) for n in counts}
+    first = rates[counts[0]]
+    return {"cores": os.cpu_count(),
+            "frames_per_s_by_workers": {str(n): round(rate) for n, rate in rates.items()},
+            "vs_one_worker": {str(n): round(rate / first, 2) for n, rate in rates.items()}}
+
+
 # -- the baseline: plain aiomqtt, one frame per publish ---------------------------
 
 
@@ -309,7 +397,8 @@ def bench_mqtt(frames: int = FRAMES, baseline_frames: int = BASELINE_FRAMES,
         medium = _measure_medium(port, frames, window)
     return {"mqtt_frames_per_s": round(medium),
             "baseline_one_per_publish_frames_per_s": round(baseline),
-            "ratio": round(medium / baseline, 2)}
+            "ratio": round(medium / baseline, 2),
+            "scaling": bench_mqtt_workers()}
 
 
 if __name__ == "__main__":

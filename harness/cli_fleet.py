@@ -155,6 +155,11 @@ def fleet(
         metavar="RATE", help="Pacing: failure rate the MCC expects (seed 000: 7 %).")] = 0.07,
     halt_failure_rate: Annotated[float, typer.Option(
         metavar="RATE", help="Pacing: failure rate that halts a DMC in day.")] = 0.20,
+    cohort: Annotated[list[str] | None, typer.Option(
+        metavar="NAME=DMC,...",
+        help="A cohort of DMCs judged together at the end of a day (repeatable): a cohort "
+             "over the halt rate scales all its DMCs down. [default: one cohort, 'fleet']")
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar or day lines.")] = False,
     broker_user: BrokerUserOpt = None,
     broker_ca: BrokerCaOpt = None,
@@ -176,7 +181,7 @@ def fleet(
     from .fleet.broker import BrokerError
     from .fleet.metrics import FleetMetrics
     from .fleet.pacing import PacingPolicy
-    from .fleet.plan import MixError, parse_mix
+    from .fleet.plan import MixError, parse_cohorts, parse_mix
     from .fleet.report import write_reports
     from .fleet.run import FleetError, run_fleet
 
@@ -185,6 +190,7 @@ def fleet(
 
     try:
         shares = parse_mix(mix, set(load_catalogue().dmcs))
+        cohorts = parse_cohorts(cohort or [], shares)
         policy = PacingPolicy(expected_failure_rate=expected_failure_rate,
                               halt_failure_rate=halt_failure_rate)
         policy.check()
@@ -228,7 +234,8 @@ def fleet(
                       days=days, seed=cfg.seed, workers=workers, medium=medium,
                       medium_options=options, settle_s=settle, policy=policy, resume=resume,
                       metrics=metrics, progress=bar, say=say if not quiet else None,
-                      broker=where if broker else None, broker_run=run_id, auth=auth)
+                      broker=where if broker else None, broker_run=run_id, auth=auth,
+                      cohorts=cohorts)
     except FleetError as exc:
         print(f"s1bench fleet: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

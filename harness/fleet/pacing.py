@@ -24,9 +24,12 @@ What the Annex says, and how s1bench reads it (each number is a setting of
   ``max_share_factor``), one above it is scaled down by ``scale_down``.
   After diagnosis a DMC restarts at ``restart_fraction`` of its first
   day's volume.
-* "Higher than expected failure rates for that cohort": s1bench's cohort is
-  the whole fleet's day; a day whose overall failure rate passes
-  ``halt_failure_rate`` scales every DMC down.
+* "Higher than expected failure rates for that cohort": a cohort is a group
+  of DMCs migrated as one programme (seed 002 names IOC, MDS and MOC Secure;
+  seed 001 the IOC Aclara DMCs). ``fleet --cohort NAME=DMC,DMC`` names them;
+  DMCs no cohort names form the cohort ``fleet``. A cohort whose day's failure
+  rate passes ``halt_failure_rate`` scales every one of its DMCs down, each
+  decision naming the cohort; the other cohorts go on as their own results say.
 
 The expected rate's default, 7 %, is seed 000's November 2019 figure (93 %
 overall success for 2,139 dormant Itron migrations); the halt threshold's
@@ -41,6 +44,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+#: The cohort of the DMCs no ``--cohort`` names.
+DEFAULT_COHORT = "fleet"
 
 #: Outcomes that count as a failed migration (fixed forward succeeded, with interruptions).
 FAILED = frozenset({"rolled back", "stalled", "dumb", "rejected"})
@@ -112,10 +118,12 @@ class Pacer:
     """The MCC for one fleet run: proposes each day's volumes and judges each wave."""
 
     def __init__(self, policy: PacingPolicy, per_day: int, mix: dict[str, float],
-                 remaining: dict[str, int]) -> None:
+                 remaining: dict[str, int], cohorts: dict[str, str] | None = None) -> None:
         from .plan import apportion
 
         self.policy = policy
+        #: Each DMC's cohort; DMCs no cohort names share the cohort "fleet".
+        self.cohorts = {dmc: (cohorts or {}).get(dmc, DEFAULT_COHORT) for dmc in mix}
         self.per_day = per_day
         self.mix = mix
         self.remaining = dict(remaining)
@@ -209,11 +217,16 @@ class Pacer:
     def end_of_day(self, day: int) -> list[Decision]:
         """Scale each DMC's volume for tomorrow on today's results."""
         decisions: list[Decision] = []
-        done = sum(p.done for p in self.dmcs.values())
-        failed = sum(p.failed for p in self.dmcs.values())
-        cohort_bad = done >= self.policy.min_sample and failed / done > \
-            self.policy.halt_failure_rate
+        tally: dict[str, list[int]] = {}
         for dmc, pace in self.dmcs.items():
+            counts = tally.setdefault(self.cohorts[dmc], [0, 0])
+            counts[0] += pace.done
+            counts[1] += pace.failed
+        for dmc, pace in self.dmcs.items():
+            cohort = self.cohorts[dmc]
+            done, failed = tally[cohort]
+            cohort_bad = done >= self.policy.min_sample and failed / done > \
+                self.policy.halt_failure_rate
             if self.remaining[dmc] == 0:
                 if pace.done:
                     decisions.append(Decision(day, dmc, "done", 0,
@@ -226,8 +239,8 @@ class Pacer:
                 pace.volume = max(1, round(pace.volume * self.policy.scale_down))
                 why = (f"failure rate {rate:.1%} above the expected "
                        f"{self.policy.expected_failure_rate:.0%}" if not cohort_bad else
-                       f"the cohort's failure rate {failed / done:.1%} is above "
-                       f"{self.policy.halt_failure_rate:.0%}")
+                       f"cohort {cohort}'s failure rate {failed / done:.1%} over {done} "
+                       f"migrations is above {self.policy.halt_failure_rate:.0%}")
                 decisions.append(Decision(day, dmc, "scale-down", pace.volume, why))
             else:
                 grown = min(self.cap(dmc), max(pace.volume + 1,

@@ -46,6 +46,26 @@ def parse_mix(text: str, known: set[str] | None = None) -> dict[str, float]:
     return {dmc: share / total for dmc, share in shares.items()}
 
 
+def parse_cohorts(parts: list[str], mix: dict[str, float]) -> dict[str, str]:
+    """``NAME=DMC,DMC`` options as {dmc: cohort name}: a DMC in one cohort at most,
+    and only DMCs of the mix (a cohort of DMCs not migrated would judge nothing)."""
+    cohorts: dict[str, str] = {}
+    for part in parts:
+        name, sep, dmcs = part.partition("=")
+        name = name.strip()
+        members = [d.strip() for d in dmcs.split(",") if d.strip()]
+        if not sep or not name or not members:
+            raise MixError(f"--cohort {part!r}: expected NAME=DMC,DMC,...")
+        for dmc in members:
+            if dmc not in mix:
+                raise MixError(f"--cohort {name}: {dmc} is not in --mix "
+                               f"({', '.join(sorted(mix))})")
+            if dmc in cohorts:
+                raise MixError(f"--cohort {name}: {dmc} is already in cohort {cohorts[dmc]}")
+            cohorts[dmc] = name
+    return cohorts
+
+
 def apportion(total: int, shares: dict[str, float]) -> dict[str, int]:
     """Whole numbers in proportion to ``shares`` summing to ``total`` (largest remainder)."""
     exact = {dmc: total * share for dmc, share in shares.items()}

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..reports import atomic_write
 from ..runner import read_lines
-from .pacing import FAILED
+from .pacing import DEFAULT_COHORT, FAILED
 
 OUTCOMES = ("migrated", "fixed forward", "rolled back", "stalled", "dumb", "rejected")
 #: Decisions drawn on the graph (go and scale-up are the normal course of a day).
@@ -54,6 +54,8 @@ def summarise(record: list[dict[str, Any]]) -> dict[str, Any]:
         "complete": any(line.get("kind") == "end" for line in record),
         "seed": header.get("seed"), "per_day": header.get("per_day"),
         "days": header.get("days"), "mix": header.get("mix"), "pacing": header.get("pacing"),
+        "cohorts": {dmc: (header.get("cohorts") or {}).get(dmc, DEFAULT_COHORT)
+                    for dmc in sorted(header.get("mix", {}))},
         "outcomes": {dmc: {o: c.get(o, 0) for o in OUTCOMES} for dmc, c in
                      sorted(per_dmc.items())},
         "days_run": {str(day): {dmc: {o: c.get(o, 0) for o in OUTCOMES if c.get(o)}
@@ -136,7 +138,8 @@ td,th{{border:1px solid #999;padding:2px 6px;text-align:right}} td:first-child{{
 </style></head><body>
 <h1>Fleet: {summary['taken']} of {summary['installations']} installations taken ({state})</h1>
 <p>Seed {summary['seed']}, {summary['per_day']} per day for up to {summary['days']} day(s),
-mix {esc(json.dumps(summary['mix']))}. Pacing: {esc(json.dumps(summary['pacing']))}.</p>
+mix {esc(json.dumps(summary['mix']))}. Cohorts: {esc(json.dumps(summary.get('cohorts', {})))}.
+Pacing: {esc(json.dumps(summary['pacing']))}.</p>
 <img alt="pacing graph" src="data:image/png;base64,{base64.b64encode(graph).decode()}">
 <h2>Outcomes per DMC</h2><table><tr><th>DMC</th>{head}<th>Testing Issues</th><th>Alerts</th></tr>
 {rows}</table>

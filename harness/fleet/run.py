@@ -56,7 +56,8 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
               metrics: Any = None, progress: Callable[[int, int, str], None] | None = None,
               say: Callable[[str], None] | None = None,
               broker: tuple[str, int] | None = None, broker_run: str | None = None,
-              stop_after: int | None = None, auth: dict[str, str] | None = None) -> Path:
+              stop_after: int | None = None, auth: dict[str, str] | None = None,
+              cohorts: dict[str, str] | None = None) -> Path:
     """Run (or resume) a fleet into ``out``; returns the record's path.
 
     ``stop_after`` ends the run after that many installations have been
@@ -75,7 +76,7 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
               "medium_options": medium_options or {}, "settle_s": settle_s,
               **({"broker_auth": {k: v for k, v in auth.items() if k != "password"}}
                  if auth else {}),
-              "pacing": policy.as_dict()}
+              "pacing": policy.as_dict(), **({"cohorts": cohorts} if cohorts else {})}
     existing = read_lines(path) if path.exists() else []
     if existing and not resume:
         raise FleetError(f"{path} already holds a fleet run: --resume it, or choose another "
@@ -86,7 +87,8 @@ def run_fleet(out: Path, *, installations: int, mix: dict[str, float], per_day: 
     recorded = {line["i"]: line for line in existing if line.get("kind") == "installation"}
     written = {_key(line) for line in existing if line.get("kind") in ("decision", "day")}
     fleet = plan_fleet(installations, mix, seed)
-    pacer = Pacer(policy, per_day, mix, {d: len(q) for d, q in fleet.queues.items()})
+    pacer = Pacer(policy, per_day, mix, {d: len(q) for d, q in fleet.queues.items()},
+                  cohorts)
     cursor = dict.fromkeys(fleet.queues, 0)
     writer = RecordWriter(path)
     # What an MQTT medium connects with: the recorded options and the credentials.
@@ -185,8 +187,9 @@ def _key(line: dict[str, Any]) -> tuple[Any, ...]:
 def _check_resume(first: dict[str, Any], header: dict[str, Any], path: Path) -> None:
     if first.get("kind") != "fleet":
         raise FleetError(f"{path} is not a fleet record (its first line is not 'fleet')")
-    wrong = [name for name in ("installations", "mix", "per_day", "seed", "pacing", "settle_s")
-             if json.loads(json.dumps(first.get(name))) != json.loads(json.dumps(header[name]))]
+    wrong = [name for name in ("installations", "mix", "per_day", "seed", "pacing", "settle_s",
+                               "cohorts")
+             if json.loads(json.dumps(first.get(name))) != json.loads(json.dumps(header.get(name)))]
     faults = (first.get("medium_options") or {}).get("faults")
     if json.loads(json.dumps(header["medium_options"].get("faults"))) != faults:
         # The installations still to run would suffer other faults than those recorded.

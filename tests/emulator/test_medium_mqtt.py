@@ -248,6 +248,14 @@ def test_frames_from_another_process_reach_a_station_and_back(mqtt_broker: int) 
     assert child.exitcode == 0
 
 
+def test_the_worker_scaling_bench_runs_each_han_in_its_own_process(mqtt_broker: int) -> None:
+    """`make bench`'s frames/s by worker count: every worker's HAN carries all its
+    frames through the one broker (a lost one would leave its worker waiting)."""
+    from s1bench.harness.bench_mqtt import _measure_workers
+
+    assert _measure_workers(mqtt_broker, 2, 300, 16) > 0
+
+
 def test_a_virtual_loop_waits_for_an_answer_from_another_process(mqtt_broker: int) -> None:
     """A request to a station hosted elsewhere: the loop waits (really) for the answer."""
     child = start_echo(mqtt_broker, 1)

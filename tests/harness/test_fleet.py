@@ -166,6 +166,44 @@ def test_the_pacer_scales_up_after_good_days_and_down_after_bad_ones() -> None:
     assert pacer.wave_share("a", 10) == 0
 
 
+def test_a_bad_cohort_scales_down_its_own_dmcs_and_no_other() -> None:
+    """Seed 002 Annex C: "higher than expected failure rates for that cohort"."""
+    mix = {"a": 0.25, "b": 0.25, "c": 0.5}
+    pacer = Pacer(PacingPolicy(min_sample=5), per_day=100, mix=mix,
+                  remaining=dict.fromkeys(mix, 1000), cohorts={"a": "MOC", "b": "MOC"})
+    pacer.go_no_go(1)
+    # a alone is within the expected rate; with b, cohort MOC is at 30 %.
+    results = ([{"dmc": "a", "outcome": "migrated"}] * 10
+               + [{"dmc": "b", "outcome": "migrated"}] * 4
+               + [{"dmc": "b", "outcome": "rolled back"}] * 6
+               + [{"dmc": "c", "outcome": "migrated"}] * 20)
+    pacer.judge_wave(1, 1, results)
+    after = {d.dmc: d for d in pacer.end_of_day(1)}
+    assert after["a"].action == "scale-down" and "cohort MOC" in after["a"].reason
+    assert "30.0%" in after["a"].reason
+    assert "c" not in after or after["c"].action == "scale-up"  # cohort fleet did well
+
+
+def test_cohorts_name_dmcs_of_the_mix_once(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from s1bench.harness.fleet.plan import parse_cohorts
+
+    mix = parse_mix(MIX)
+    assert parse_cohorts(["IOC=itron-dormant"], mix) == {"itron-dormant": "IOC"}
+    with pytest.raises(MixError, match="already in cohort IOC"):
+        parse_cohorts(["IOC=itron-dormant", "MOC=itron-dormant"], mix)
+    assert main(["fleet", "-n", "20", "--mix", MIX, "--cohort", "MOC=edmi-esme",
+                 "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "edmi-esme is not in --mix" in capsys.readouterr().err
+    out = tmp_path / "cohorts"
+    _fleet(out, "--cohort", "Elster=honeywell-elster-dormant", n=40, per_day=40, days=1)
+    assert _summary(out)["cohorts"] == {"honeywell-elster-dormant": "Elster",
+                                        "itron-dormant": "fleet"}
+    assert "Elster" in (out / "report.html").read_text()
+    assert _fleet(out, "--resume", n=40, per_day=40, days=1) == 2  # cohorts differ
+    assert "cohorts" in capsys.readouterr().err
+
+
 def test_the_grafana_dashboard_queries_only_what_a_run_exports(one_worker: Path) -> None:
     import re
 
