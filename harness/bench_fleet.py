@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,35 +29,45 @@ DMC = "itron-dormant"
 def _frame_floor(frames: int = 20_000) -> float:
     """Seconds per frame for hop + codec + AES-CCM, measured now."""
     from s1bench.emulator import mac, nwk
-    from s1bench.emulator.clock import VirtualClock
 
     from .bench import KEY, _metering_read_frame
 
     ccm = AESCCM(KEY, tag_length=4)
     nonce, body = bytes(13), bytes(40)
-    clock = VirtualClock()
 
-    async def hops() -> float:
+    def receive(data: bytes) -> None:
+        m = mac.MacFrame.decode(data)
+        nwk.NwkFrame.decode(m.payload, KEY)
+        ccm.decrypt(nonce, ccm.encrypt(nonce, body, None), None)
+
+    return _hops(frames, lambda _n: _metering_read_frame(), receive)
+
+
+def _hops(frames: int, make: Callable[[int], bytes], receive: Callable[[bytes], None]
+          ) -> float:
+    """Seconds per frame for a chain of ``frames`` virtual-loop hops: each delivers a
+    frame made by ``make`` (given how many are left) to ``receive``, then schedules the next."""
+    from s1bench.emulator.clock import VirtualClock
+
+    async def chain() -> float:
         loop = asyncio.get_running_loop()
         done = loop.create_future()
         left = [frames]
 
         def deliver(data: bytes) -> None:
-            m = mac.MacFrame.decode(data)
-            nwk.NwkFrame.decode(m.payload, KEY)
-            ccm.decrypt(nonce, ccm.encrypt(nonce, body, None), None)
+            receive(data)
             left[0] -= 1
             if left[0]:
-                loop.call_later(0.005, deliver, _metering_read_frame())
+                loop.call_later(0.005, deliver, make(left[0]))
             else:
                 done.set_result(None)
 
         start = time.perf_counter()
-        loop.call_later(0.005, deliver, _metering_read_frame())
+        loop.call_later(0.005, deliver, make(frames))
         await done
         return (time.perf_counter() - start) / frames
 
-    return clock.run(hops())
+    return VirtualClock().run(chain())
 
 
 def _secured_frame_floor(frames: int = 20_000) -> float:
@@ -71,13 +82,11 @@ def _secured_frame_floor(frames: int = 20_000) -> float:
     as much as for a data frame.
     """
     from s1bench.emulator import aps, mac, nwk, se
-    from s1bench.emulator.clock import VirtualClock
 
     from .bench import KEY
 
     link, ieee = bytes(range(16, 32)), 0x00DB120000000000
     payload = bytes(12)  # a Read Attributes' size
-    clock = VirtualClock()
 
     def encode(counter: int) -> bytes:
         a = aps.ApsData(1, se.METERING, aps.PROFILE_SE, 1, counter & 0xFF, payload)
@@ -88,27 +97,12 @@ def _secured_frame_floor(frames: int = 20_000) -> float:
         return mac.MacFrame(counter & 0xFF, 0x1000, 1, 0, n.encode(KEY),
                             ack_request=True).encode()
 
-    async def hops() -> float:
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-        left = [frames]
+    def receive(data: bytes) -> None:
+        m = mac.MacFrame.decode(data)
+        n = nwk.NwkFrame.decode(m.payload, KEY, base=mac.HEADER_LEN)
+        aps.decode(n.payload, link, source_ieee=n.src_ieee)
 
-        def deliver(data: bytes) -> None:
-            m = mac.MacFrame.decode(data)
-            n = nwk.NwkFrame.decode(m.payload, KEY, base=mac.HEADER_LEN)
-            aps.decode(n.payload, link, source_ieee=n.src_ieee)
-            left[0] -= 1
-            if left[0]:
-                loop.call_later(0.005, deliver, encode(left[0]))
-            else:
-                done.set_result(None)
-
-        start = time.perf_counter()
-        loop.call_later(0.005, deliver, encode(frames))
-        await done
-        return (time.perf_counter() - start) / frames
-
-    return clock.run(hops())
+    return _hops(frames, encode, receive)
 
 
 def bench_fleet(one_core: int = 300, fleet: int = 2000, workers: int = 2) -> dict[str, Any]:

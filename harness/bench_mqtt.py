@@ -26,7 +26,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -168,6 +168,26 @@ def _echo(frame: bytes) -> bytes:
     return frame[:5] + frame[7:9] + frame[5:7] + frame[9:]
 
 
+def _pinger(medium: Any, frames: int) -> tuple[_Station, Callable[[], None],
+                                                asyncio.Future[None]]:
+    """Station 1, sending ``frames`` frames to station 2, the next each time an answer
+    comes back: (the station, the call that sends one more, done when all are answered).
+    Calling it ``window`` times first keeps that many frames outstanding."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    sent = 0
+
+    def next_frame(_answer: bytes | None = None) -> None:
+        nonlocal sent
+        if sent < frames:
+            medium.send(station, _frame(2, 1, sent))
+            sent += 1
+        elif station.received >= frames and not done.done():
+            done.set_result(None)
+
+    station = _Station(1, next_frame)
+    return station, next_frame, done
+
+
 # -- the medium -------------------------------------------------------------------
 
 
@@ -204,18 +224,7 @@ def _measure_medium(port: int, frames: int, window: int) -> float:
 
     async def main() -> float:
         medium: Any = make_medium("mqtt", port=port, clock=clock, latency=0)
-        done = asyncio.get_running_loop().create_future()
-        sent = 0
-
-        def next_frame(_answer: bytes | None = None) -> None:
-            nonlocal sent
-            if sent < frames:
-                medium.send(station, _frame(2, 1, sent))
-                sent += 1
-            elif station.received >= frames and not done.done():
-                done.set_result(None)
-
-        station = _Station(1, next_frame)
+        station, next_frame, done = _pinger(medium, frames)
         medium.attach(station)
         await medium.flush()
         if not await asyncio.to_thread(ready.wait, 30):
@@ -251,18 +260,8 @@ def _worker_child(port: int, frames: int, window: int, site: str, ready: Any, go
 
     async def main() -> tuple[float, float]:
         medium: Any = make_medium("mqtt", port=port, clock=clock, latency=0, site=site)
-        done = asyncio.get_running_loop().create_future()
-        sent = 0
-
-        def next_frame(_answer: bytes | None = None) -> None:
-            nonlocal sent
-            if sent < frames:
-                medium.send(near, _frame(2, 1, sent))
-                sent += 1
-            elif near.received >= frames and not done.done():
-                done.set_result(None)
-
-        near, far = _Station(1, next_frame), _Station(2)
+        near, next_frame, done = _pinger(medium, frames)
+        far = _Station(2)
         far.on_frame = lambda frame: medium.send(far, _echo(frame))
         medium.attach(near)
         medium.attach(far)
