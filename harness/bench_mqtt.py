@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import queue
 import shutil
 import socket
 import subprocess
@@ -295,7 +296,12 @@ def _measure_workers(port: int, workers: int, frames: int, window: int) -> float
             if not ready.wait(30):
                 raise RuntimeError("a bench worker did not come up within 30 s")
         go.set()
-        spans = [out.get(timeout=180) for _ in children]
+        try:
+            spans = [out.get(timeout=180) for _ in children]
+        except queue.Empty:
+            codes = [child.exitcode for child in children]
+            raise RuntimeError(f"a bench worker did not finish within 180 s (exit codes "
+                               f"{codes}: None is still running)") from None
         return 2 * frames * workers / (max(e for _, e in spans) - min(s for s, _ in spans))
     finally:
         for child in children:
