@@ -43,6 +43,9 @@ from .work import run_shard, shards
 #: Installations per shard: large enough that a pool message is cheap beside it,
 #: small enough that a kill loses little and progress moves.
 SHARD = 200
+#: Shards a wave is cut into at least, so that workers up to this many end a wave
+#: together (whatever the number of workers: the cut must not depend on it).
+MIN_SHARDS = 8
 
 
 class FleetError(ValueError):
@@ -284,7 +287,8 @@ def _migrate(items: list[tuple[str, int]], recorded: dict[int, dict[str, Any]], 
              writer: RecordWriter, day: int, wave: int) -> list[dict[str, Any]]:
     """The wave's lines in installation order: recorded ones reused, the rest migrated."""
     todo = [(dmc, index) for dmc, index in items if index not in recorded]
-    jobs = [(batch, seed, settle_s, medium, options) for batch in shards(todo, SHARD)]
+    jobs = [(batch, seed, settle_s, medium, options)
+            for batch in shards(todo, SHARD, MIN_SHARDS)]
     fresh: dict[int, dict[str, Any]] = {}
     # imap, not imap_unordered: shards land in the record in the same order for any
     # number of workers, so two runs of one seed write the same record.

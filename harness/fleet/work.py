@@ -156,14 +156,25 @@ def run_shard(job: tuple[list[tuple[str, int]], int, float, str, dict[str, Any]]
     return lines, {"latencies": samples, "wall_s": time.perf_counter() - started}
 
 
-def shards(items: Iterable[tuple[str, int]], size: int) -> list[list[tuple[str, int]]]:
-    batch: list[tuple[str, int]] = []
+def shards(items: Iterable[tuple[str, int]], size: int, at_least: int = 1
+           ) -> list[list[tuple[str, int]]]:
+    """``items`` in order, cut into at least ``at_least`` shards of at most ``size``,
+    as even as whole installations allow.
+
+    Even, because a wave ends when its last shard does: cut 500 into 200, 200
+    and 100 and one of two workers migrates 300 while the other waits after
+    200. The cut depends on the items alone, never on the number of workers,
+    so the record stays the same for any ``--workers``.
+    """
+    batch = list(items)
+    if not batch:
+        return []
+    count = max(-(-len(batch) // size), min(len(batch), at_least))
+    base, extra = divmod(len(batch), count)
     out: list[list[tuple[str, int]]] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            out.append(batch)
-            batch = []
-    if batch:
-        out.append(batch)
+    start = 0
+    for n in range(count):
+        end = start + base + (1 if n < extra else 0)
+        out.append(batch[start:end])
+        start = end
     return out

@@ -146,6 +146,18 @@ def test_mix_parsing_and_apportioning() -> None:
     assert fleet.queues == plan_fleet(1001, {"a": 0.5, "b": 0.5}, seed=1).queues
 
 
+def test_a_wave_is_cut_into_even_shards_so_workers_end_it_together() -> None:
+    from s1bench.harness.fleet.work import shards
+
+    wave = [("itron-dormant", i) for i in range(500)]
+    cut = shards(wave, 200, 8)
+    assert [len(s) for s in cut] == [63] * 4 + [62] * 4  # not 200, 200 and 100
+    assert [item for s in cut for item in s] == wave  # in order, each once
+    big = shards([("a", i) for i in range(12_500)], 200, 8)
+    assert len(big) == 63 and max(map(len, big)) <= 200 and min(map(len, big)) >= 198
+    assert shards([], 200, 8) == [] and len(shards(wave[:3], 200, 8)) == 3
+
+
 def test_the_pacer_scales_up_after_good_days_and_down_after_bad_ones() -> None:
     pacer = Pacer(PacingPolicy(min_sample=5), per_day=100, mix={"a": 0.5, "b": 0.5},
                   remaining={"a": 1000, "b": 1000})
