@@ -194,7 +194,7 @@ class HanCoordinator(HanNode):
         if link_key is None or short is None or self.network_key is None:
             return  # removed from the key table meanwhile
         self._frame_counter += 1
-        sealed = aps.TransportKey(self._next("_aps_counter", 256), self.network_key,
+        sealed = aps.TransportKey(self._next_aps_counter(), self.network_key,
                                   self.key_seq, ieee, self.ieee,
                                   self._frame_counter).encode(mmo.key_transport_key(link_key))
         self.send_aps_command(short, sealed)

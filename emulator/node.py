@@ -161,33 +161,41 @@ class HanNode:
         # 2^16 .. 2^24 + 2^16: tens of thousands to millions of frames already sent.
         self._frame_counter = 0x10000 + ((h >> 40) & 0xFFFFFF)
 
-    def _next(self, attr: str, modulo: int) -> int:
-        value = (getattr(self, attr) + 1) % modulo
-        setattr(self, attr, value)
+    # Each counter is a byte stepped in place: every frame the node sends steps
+    # three of them, and a getattr/setattr step by name showed in a fleet's profile.
+    def _next_mac_seq(self) -> int:
+        self._mac_seq = value = (self._mac_seq + 1) & 0xFF
+        return value
+
+    def _next_nwk_seq(self) -> int:
+        self._nwk_seq = value = (self._nwk_seq + 1) & 0xFF
+        return value
+
+    def _next_aps_counter(self) -> int:
+        self._aps_counter = value = (self._aps_counter + 1) & 0xFF
         return value
 
     def next_zcl_seq(self) -> int:
         """ZCL transaction sequence number (ZCL 2.4.1.3): one per node, not shared with ZDO."""
-        return self._next("_zcl_seq", 256)
+        self._zcl_seq = value = (self._zcl_seq + 1) & 0xFF
+        return value
 
     def next_zdo_seq(self) -> int:
         """ZDP transaction sequence number (ZigBee spec 2.4.2.8), separate from ZCL's."""
-        return self._next("_zdo_seq", 256)
+        self._zdo_seq = value = (self._zdo_seq + 1) & 0xFF
+        return value
 
     # ---- sending ---------------------------------------------------------
     def _send_nwk(self, frame: nwk.NwkFrame, mac_dst: int) -> None:
         key = self.network_key if frame.secured else None
         payload = frame.encode(key)
-        # Counters stepped in place, not through _next's getattr/setattr: every frame
-        # the node sends steps three of them.
-        self._mac_seq = seq = (self._mac_seq + 1) & 0xFF
-        m = mac.MacFrame(seq, self.pan, mac_dst, self.short, payload,
+        m = mac.MacFrame(self._next_mac_seq(), self.pan, mac_dst, self.short, payload,
                          ack_request=mac_dst != BROADCAST)
         self.medium.send(self, m.encode())
 
     def send_mac(self, frame: mac.MacFrame) -> None:
         """A MAC command or beacon (joining): the node's own DSN, stamped here."""
-        frame.seq = self._next("_mac_seq", 256)
+        frame.seq = self._next_mac_seq()
         self.medium.send(self, frame.encode())
 
     def send_aps(self, dst: int, payload: bytes, cluster: int, profile: int, endpoint: int,
@@ -202,9 +210,8 @@ class HanNode:
         if self.network_key is None:
             raise RuntimeError(f"{self.device_type} {self.ieee:016x} has no network key yet")
         broadcast = broadcast_to is not None
-        self._aps_counter = counter = (self._aps_counter + 1) & 0xFF
-        frame = aps.ApsData(endpoint, cluster, profile, endpoint, counter, payload,
-                            broadcast=broadcast)
+        frame = aps.ApsData(endpoint, cluster, profile, endpoint, self._next_aps_counter(),
+                            payload, broadcast=broadcast)
         if broadcast or profile != aps.PROFILE_SE:
             self._send_aps_frame(broadcast_to if broadcast else dst, frame.encode(), broadcast)
             return
@@ -224,8 +231,7 @@ class HanNode:
     def _send_aps_frame(self, dst: int, data: bytes, broadcast: bool) -> None:
         """An encoded APS frame in a NWK data frame under the network key."""
         self._frame_counter += 1
-        self._nwk_seq = seq = (self._nwk_seq + 1) & 0xFF
-        n = nwk.NwkFrame(nwk.FRAME_DATA, dst, self.short, 30, seq, data,
+        n = nwk.NwkFrame(nwk.FRAME_DATA, dst, self.short, 30, self._next_nwk_seq(), data,
                          src_ieee=self.ieee, secured=True, frame_counter=self._frame_counter,
                          sec_source=self.ieee, key_seq=self.key_seq)
         self._send_nwk(n, BROADCAST if broadcast else dst)
@@ -261,13 +267,13 @@ class HanNode:
 
     def send_nwk_command(self, dst: int, payload: bytes, *, with_ieee: bool = True) -> None:
         """Unsecured NWK command (rejoin), used before the device holds the key."""
-        n = nwk.NwkFrame(nwk.FRAME_COMMAND, dst, self.short, 1, self._next("_nwk_seq", 256),
+        n = nwk.NwkFrame(nwk.FRAME_COMMAND, dst, self.short, 1, self._next_nwk_seq(),
                          payload, src_ieee=self.ieee if with_ieee else None, discover_route=0)
         self._send_nwk(n, dst)
 
     def send_aps_command(self, dst: int, data: bytes) -> None:
         """An APS command already sealed at APS level, in an unsecured NWK frame."""
-        n = nwk.NwkFrame(nwk.FRAME_DATA, dst, self.short, 1, self._next("_nwk_seq", 256), data,
+        n = nwk.NwkFrame(nwk.FRAME_DATA, dst, self.short, 1, self._next_nwk_seq(), data,
                          src_ieee=self.ieee, discover_route=0)
         self._send_nwk(n, dst)
 

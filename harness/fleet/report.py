@@ -138,7 +138,7 @@ td,th{{border:1px solid #999;padding:2px 6px;text-align:right}} td:first-child{{
 </style></head><body>
 <h1>Fleet: {summary['taken']} of {summary['installations']} installations taken ({state})</h1>
 <p>Seed {summary['seed']}, {summary['per_day']} per day for up to {summary['days']} day(s),
-mix {esc(json.dumps(summary['mix']))}. Cohorts: {esc(json.dumps(summary.get('cohorts', {})))}.
+mix {esc(json.dumps(summary['mix']))}. Cohorts: {esc(json.dumps(summary['cohorts']))}.
 Pacing: {esc(json.dumps(summary['pacing']))}.</p>
 <img alt="pacing graph" src="data:image/png;base64,{base64.b64encode(graph).decode()}">
 <h2>Outcomes per DMC</h2><table><tr><th>DMC</th>{head}<th>Testing Issues</th><th>Alerts</th></tr>
